@@ -1,0 +1,81 @@
+"""Helpers the bundle configs call: where a bundle lives, which files to infer on."""
+
+from __future__ import annotations
+
+import glob
+import os
+from pathlib import Path
+
+REPO_BUNDLES = Path(__file__).resolve().parent.parent / "bundles"
+IMAGE_PATTERNS = ("*.nii.gz", "*.nii", "*.mha", "*.mhd", "*.nrrd")
+
+
+def default_bundle_root(name: str) -> str:
+    """The bundle folder ``bundles/<name>`` of this checkout (editable install), else the working directory.
+
+    Outputs (``models/``, ``eval/``) go below it; override with ``--bundle_root``.
+    """
+    candidate = REPO_BUNDLES / name
+    return str(candidate) if (candidate / "configs").is_dir() else os.getcwd()
+
+
+def image_files(folder: str | os.PathLike) -> list[dict[str, str]]:
+    """``[{"image": path}, ...]`` for the volumes in ``folder`` (or its ``imagesTs/`` if it has one), sorted."""
+    root = Path(folder).expanduser()
+    if (root / "imagesTs").is_dir():
+        root = root / "imagesTs"
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: no such folder of images to run inference on.")
+    files = sorted({f for p in IMAGE_PATTERNS for f in glob.glob(str(root / p))})
+    if not files:
+        raise FileNotFoundError(f"{root}: no images ({', '.join(IMAGE_PATTERNS)}) to run inference on.")
+    return [{"image": f} for f in files]
+
+
+def cases_to_evaluate(split: dict[str, list], eval_dataset_dir: str | None = None) -> list[dict]:
+    """Labelled cases for ``evaluate.yaml``: all of ``eval_dataset_dir`` if given, else the split's held-out test cases."""
+    from monai_genseg.data import load_msd_datalist
+
+    if eval_dataset_dir:
+        return load_msd_datalist(eval_dataset_dir)
+    if not split["test"]:
+        raise ValueError(
+            "no held-out cases to evaluate: every labelled case is used for training or validation. "
+            "Pass --eval_dataset_dir with an MSD-layout folder of test cases."
+        )
+    return split["test"]
+
+
+def demo_test_images(task: str, seed: int = 0) -> list[dict[str, str]]:
+    """The demo dataset's images that the default split holds out from training and validation."""
+    from monai_genseg.data import demo_dataset, load_msd_datalist, split_cases
+
+    root = demo_dataset(task, seed=seed)
+    split = split_cases(load_msd_datalist(root), 32, 8, seed, source=root)
+    return [{"image": case["image"]} for case in split["test"]]
+
+
+def _stem(path: str) -> str:
+    name = os.path.basename(path)
+    for ext in (".nii.gz", ".nii", ".mha", ".mhd", ".nrrd", ".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"):
+        if name.lower().endswith(ext):
+            return name[: -len(ext)]
+    return os.path.splitext(name)[0]
+
+
+def check_prediction_targets(datalist: list[dict], output_dir: str, postfix: str, ext: str, overwrite: bool = False) -> None:
+    """Before inference starts: refuse to write over an input, over an earlier prediction (unless
+    ``overwrite``), or twice to one file (two inputs with the same name). Lists every clash at once."""
+    problems, seen = [], {}
+    inputs = {os.path.realpath(d["image"]) for d in datalist}
+    for item in datalist:
+        target = os.path.realpath(os.path.join(output_dir, f"{_stem(item['image'])}_{postfix}{ext}"))
+        if target in inputs:
+            problems.append(f"{item['image']}: its prediction {target} would overwrite an input image")
+        elif target in seen:
+            problems.append(f"{item['image']}: its prediction {target} would overwrite that of {seen[target]}")
+        elif os.path.exists(target) and not overwrite:
+            problems.append(f"{item['image']}: prediction {target} exists already (pass --overwrite true to replace it)")
+        seen[target] = item["image"]
+    if problems:
+        raise FileExistsError("refusing to overwrite files:\n" + "\n".join(problems))

@@ -1,0 +1,5 @@
+from .datalist import load_msd_datalist, split_cases
+from .demo import cache_dir, demo_dataset
+from .demo_liver import liver_phantom, write_liver_demo
+
+__all__ = ["cache_dir", "demo_dataset", "liver_phantom", "load_msd_datalist", "split_cases", "write_liver_demo"]

@@ -1,0 +1,30 @@
+"""The embedded demo datasets, generated once per version and seed into a cache folder."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from monai_genseg.data.demo_liver import DEMO_VERSION as LIVER_VERSION
+from monai_genseg.data.demo_liver import write_liver_demo
+
+WRITERS = {"liver3d": (write_liver_demo, LIVER_VERSION)}
+
+
+def cache_dir() -> Path:
+    """``$MONAI_GENSEG_CACHE`` or ``~/.cache/monai_genseg``."""
+    return Path(os.environ.get("MONAI_GENSEG_CACHE", Path.home() / ".cache" / "monai_genseg")).expanduser()
+
+
+def demo_dataset(task: str, seed: int = 0, num_cases: int = 48) -> str:
+    """Path of the demo dataset for ``task`` (e.g. ``"liver3d"``), generating it on first use."""
+    if task not in WRITERS:
+        raise ValueError(f"no demo dataset for task '{task}'; available: {sorted(WRITERS)}.")
+    writer, version = WRITERS[task]
+    root = cache_dir() / f"{task}_demo_v{version}_seed{seed}_n{num_cases}"
+    if not (root / "dataset.json").is_file():
+        try:
+            writer(root, num_cases=num_cases, seed=seed)
+        except FileExistsError:  # written meanwhile by a concurrent process
+            pass
+    return str(root)

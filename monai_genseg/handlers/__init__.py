@@ -1,0 +1,9 @@
+from .case_metrics import CaseMetricsWriter
+from .genotype import GenotypeLogger
+from .synthetic_saver import SyntheticPairSaver
+
+__all__ = ["CaseMetricsWriter", "GenotypeLogger", "SyntheticPairSaver"]
+from .checkpoint import AtomicCheckpointSaver, atomic_torch_save
+from .stats import stage_losses
+
+__all__ += ["AtomicCheckpointSaver", "atomic_torch_save", "stage_losses"]

@@ -1,0 +1,3 @@
+from .generator import DOWN_OPS, UP_OPS, MaskToImageGenerator, MixedOp, one_hot_mask
+
+__all__ = ["DOWN_OPS", "UP_OPS", "MaskToImageGenerator", "MixedOp", "one_hot_mask"]

@@ -1,0 +1,3 @@
+from .mask_augment import RandMaskAugment, RandMaskAugmentd
+
+__all__ = ["RandMaskAugment", "RandMaskAugmentd"]

@@ -1,0 +1,81 @@
+"""The architecture hypergradient equals the derivative of L_val(theta'(alpha)) it claims to be."""
+
+import pytest
+import torch
+from torch.func import functional_call
+
+from monai_genseg.networks import one_hot_mask
+
+
+@pytest.fixture
+def float64():
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(old)
+
+
+def _problem(trainer_factory, method):
+    trainer = trainer_factory(hypergradient=method, act="swish", unrolled_lr=0.5)
+    trainer.network.double(), trainer.generator.double()
+    batch = next(iter(trainer.data_loader))
+    image, label = batch["image"].double(), batch["label"].double()
+    masks, synthetic = trainer.synthesize(label)
+    # give the logits distinct values so the softmax weights are not all equal
+    with torch.no_grad():
+        for i, a in enumerate(trainer.generator.arch_parameters()):
+            a.copy_(torch.linspace(-0.5, 0.5, a.numel()) * (i + 1))
+    masks, synthetic = masks, trainer.generator(one_hot_mask(masks, 2))
+    return trainer, image, label, masks
+
+
+def _val_loss_after_unrolled_step(trainer, image, label, masks):
+    """L_val(theta - lr * grad_theta L_tr(theta, alpha)), recomputed from scratch."""
+    synthetic = trainer.generator(one_hot_mask(masks, 2))
+    grads, _ = trainer.segmenter_step(image, label, masks, synthetic)
+    theta = {n: p.detach() - trainer._unrolled_lr() * g for (n, p), g in zip(trainer.network.named_parameters(), grads)}
+    val_image, val_label = next(iter(trainer.val_data_loader)).values()
+    return trainer.loss_function(functional_call(trainer.network, theta, (val_image.double(),)), val_label.double())
+
+
+def _numerical(trainer, image, label, masks, h=1e-5):
+    result = []
+    for alpha in trainer.generator.arch_parameters():
+        g = torch.zeros_like(alpha)
+        for i in range(alpha.numel()):
+            with torch.no_grad():
+                alpha[i] += h
+            up = _val_loss_after_unrolled_step(trainer, image, label, masks).item()
+            with torch.no_grad():
+                alpha[i] -= 2 * h
+            down = _val_loss_after_unrolled_step(trainer, image, label, masks).item()
+            with torch.no_grad():
+                alpha[i] += h
+            g[i] = (up - down) / (2 * h)
+        result.append(g)
+    return torch.cat(result)
+
+
+def _trainer_hypergradient(trainer, image, label, masks):
+    synthetic = trainer.generator(one_hot_mask(masks, 2))
+    grads, _ = trainer.segmenter_step(image, label, masks, synthetic, for_architecture=True)
+    hyper, _ = trainer.architecture_hypergradient(masks, synthetic, grads)
+    return torch.cat([h.flatten() for h in hyper])
+
+
+def test_exact_hypergradient_matches_numerical_derivative(trainer_factory, float64):
+    trainer, image, label, masks = _problem(trainer_factory, "exact")
+    numerical = _numerical(trainer, image, label, masks)
+    exact = _trainer_hypergradient(trainer, image, label, masks)
+    assert numerical.abs().max() > 1e-6, "the problem is degenerate: alpha does not influence L_val"
+    rel = (exact - numerical).norm() / numerical.norm()
+    assert rel < 1e-3, f"relative error {rel:.2e}"
+
+
+def test_finite_difference_hypergradient_points_like_exact(trainer_factory, float64):
+    trainer, image, label, masks = _problem(trainer_factory, "exact")
+    exact = _trainer_hypergradient(trainer, image, label, masks)
+    trainer.hypergradient = "finite_difference"
+    fd = _trainer_hypergradient(trainer, image, label, masks)
+    cosine = torch.nn.functional.cosine_similarity(fd, exact, dim=0)
+    assert cosine > 0.95, f"cosine {cosine:.4f}"
