@@ -67,6 +67,9 @@ class GenSegTrainer(Trainer):
         hypergradient_radius: radius of the finite difference.
         unrolled_lr: step size of the unrolled segmenter step; default: the segmenter optimizer's lr.
         hypergradient_to_generator: also apply the hypergradient to the generator weights.
+        max_nonfinite_iterations: stop after this many consecutive iterations in which some stage's loss
+            or gradient was NaN/Inf. Such an update is skipped (never applied, so never saved) and counted
+            in ``state.nonfinite_skips``.
         inferer: how Stage II runs the segmenter (default ``SimpleInferer``); Stage III calls it functionally.
         epoch_length, non_blocking, prepare_batch, iteration_update, postprocessing, key_train_metric,
         additional_metrics, metric_cmp_fn, train_handlers, event_names, event_to_attr, decollate,
@@ -103,6 +106,7 @@ class GenSegTrainer(Trainer):
         hypergradient_radius: float = 0.01,
         unrolled_lr: float | None = None,
         hypergradient_to_generator: bool = False,
+        max_nonfinite_iterations: int = 20,
         inferer: Inferer | None = None,
         epoch_length: int | None = None,
         non_blocking: bool = False,
@@ -172,6 +176,10 @@ class GenSegTrainer(Trainer):
         self.hypergradient_radius = hypergradient_radius
         self.unrolled_lr = unrolled_lr
         self.hypergradient_to_generator = hypergradient_to_generator
+        self.max_nonfinite_iterations = max_nonfinite_iterations
+        self.state.nonfinite_skips = {}
+        self._nonfinite_streak = 0
+        self._skipped_this_iteration = False
         self._val_batches: Iterator | None = None
         self.add_event_handler(Events.STARTED, self._warmup_on_fresh_start)
 
@@ -181,6 +189,7 @@ class GenSegTrainer(Trainer):
             raise ValueError("Must provide batch data for current iteration.")
         image, label = engine.prepare_batch(batchdata, engine.state.device, engine.non_blocking, **engine.to_kwargs)[:2]
         it = engine.state.iteration
+        self._skipped_this_iteration = False
         output: dict[str, Any] = {Keys.IMAGE: image, Keys.LABEL: label, "lambda_syn": self.current_lambda_syn()}
         if self.mode == "end2end" and it % self.generator_update_interval == 0:
             output.update(self.generator_step(image, label))
@@ -193,7 +202,9 @@ class GenSegTrainer(Trainer):
         output.update(seg_out)
         if arch_step:
             output.update(self.architecture_step(masks, synthetic, grads))
-        self._apply(self.optimizer, list(self.network.parameters()), grads)
+        if self._all_finite("segmenter", output[Keys.LOSS], *grads):
+            self._apply(self.optimizer, list(self.network.parameters()), grads)
+        self._count_nonfinite_streak()
         output["genotype"] = self.generator.genotype()
         engine.state.output = output
         return output
@@ -214,8 +225,9 @@ class GenSegTrainer(Trainer):
                 + F.binary_cross_entropy_with_logits(logits[n:], torch.zeros_like(logits[n:]))
             )
         self.discriminator_optimizer.zero_grad(set_to_none=True)
-        loss_d.backward()
-        self.discriminator_optimizer.step()
+        if self._all_finite("discriminator", loss_d):
+            loss_d.backward()
+            self.discriminator_optimizer.step()
 
         with self._autocast():
             fooled = self._patch_logits(torch.cat([condition, fake], 1))
@@ -223,8 +235,9 @@ class GenSegTrainer(Trainer):
             loss_l1 = (fake.float() - image.float()).abs().mean()
             loss_g = loss_adv + self.lambda_l1 * loss_l1
         self.generator_optimizer.zero_grad(set_to_none=True)
-        loss_g.backward(inputs=self.generator.weight_parameters())
-        self.generator_optimizer.step()
+        if self._all_finite("generator", loss_g):
+            loss_g.backward(inputs=self.generator.weight_parameters())
+            self.generator_optimizer.step()
         return {"loss_discriminator": loss_d.item(), "loss_generator": loss_g.item(), "loss_generator_l1": loss_l1.item()}
 
     def synthesize(self, label: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -270,6 +283,8 @@ class GenSegTrainer(Trainer):
         """Stage III: step alpha (and optionally W) along the hypergradient of the real validation loss."""
         arch = self.generator.arch_parameters()
         hyper, loss_val = self.architecture_hypergradient(masks, synthetic, grads)
+        if not self._all_finite("architecture", loss_val, *hyper):
+            return {"loss_val": loss_val.item()}
         self._apply(self.arch_optimizer, arch, hyper[: len(arch)])
         if self.hypergradient_to_generator:
             self._apply(self.generator_optimizer, self.generator.weight_parameters(), hyper[len(arch) :])
@@ -355,6 +370,28 @@ class GenSegTrainer(Trainer):
         if self.syn_rampup_iterations <= 0:
             return float(self.lambda_syn)
         return float(self.lambda_syn) * min(1.0, self.state.iteration / self.syn_rampup_iterations)
+
+    def _all_finite(self, stage: str, *tensors: torch.Tensor) -> bool:
+        """True if every tensor is finite; otherwise count and log a skipped ``stage`` update."""
+        if all(bool(torch.isfinite(t).all()) for t in tensors):
+            return True
+        skips = self.state.nonfinite_skips
+        skips[stage] = skips.get(stage, 0) + 1
+        self._skipped_this_iteration = True
+        self.logger.warning(
+            f"iteration {self.state.iteration}: non-finite {stage} loss or gradient, update skipped "
+            f"({skips[stage]} {stage} updates skipped so far)."
+        )
+        return False
+
+    def _count_nonfinite_streak(self) -> None:
+        self._nonfinite_streak = self._nonfinite_streak + 1 if self._skipped_this_iteration else 0
+        if self._nonfinite_streak >= self.max_nonfinite_iterations:
+            raise RuntimeError(
+                f"training stopped: {self._nonfinite_streak} consecutive iterations had NaN/Inf losses or gradients "
+                f"(skipped updates per stage: {self.state.nonfinite_skips}). The last saved checkpoint is clean; "
+                "lower the learning rates or check the data for NaN/Inf values."
+            )
 
     def _patch_logits(self, pairs: torch.Tensor) -> torch.Tensor:
         out = self.discriminator(pairs)

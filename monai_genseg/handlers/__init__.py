@@ -3,7 +3,7 @@ from .genotype import GenotypeLogger
 from .synthetic_saver import SyntheticPairSaver
 
 __all__ = ["CaseMetricsWriter", "GenotypeLogger", "SyntheticPairSaver"]
-from .checkpoint import AtomicCheckpointSaver, atomic_torch_save
+from .checkpoint import AtomicCheckpointSaver, RandomStates, atomic_torch_save
 from .stats import stage_losses
 
-__all__ += ["AtomicCheckpointSaver", "atomic_torch_save", "stage_losses"]
+__all__ += ["AtomicCheckpointSaver", "RandomStates", "atomic_torch_save", "stage_losses"]

@@ -1,15 +1,18 @@
-"""Checkpoints written atomically, in the format MONAI's ``CheckpointLoader`` reads."""
+"""Checkpoints written atomically, restorable for resuming, in the format MONAI's ``CheckpointLoader`` reads."""
 
 from __future__ import annotations
 
 import logging
 import os
+import random
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import numpy as np
 import torch
 from ignite.engine import Engine, Events
+from ignite.handlers import Checkpoint
 
 
 def atomic_torch_save(obj, path: str | os.PathLike) -> None:
@@ -33,22 +36,70 @@ def atomic_torch_save(obj, path: str | os.PathLike) -> None:
         raise
 
 
+class RandomStates:
+    """The random generators a run depends on, as a ``state_dict`` that loads with ``weights_only=True``.
+
+    Covers torch (CPU and CUDA), NumPy's and Python's global generators, and the ``R`` of any MONAI
+    ``Randomizable`` given (e.g. the mask augmentation), so a resumed run draws what the uninterrupted
+    run would have drawn.
+    """
+
+    def __init__(self, randomizables: Sequence = ()) -> None:
+        self.randomizables = list(randomizables)
+
+    def state_dict(self) -> dict:
+        state = {
+            "torch": torch.get_rng_state(),
+            "numpy": _numpy_state(np.random.get_state()),
+            "python": _python_state(random.getstate()),
+            "randomizables": [_numpy_state(r.R.get_state()) for r in self.randomizables],
+        }
+        if torch.cuda.is_available():
+            state["cuda"] = torch.cuda.get_rng_state_all()
+        return state
+
+    def load_state_dict(self, state: Mapping) -> None:
+        torch.set_rng_state(state["torch"])
+        np.random.set_state(_numpy_tuple(state["numpy"]))
+        random.setstate((state["python"][0], tuple(state["python"][1]), state["python"][2]))
+        for r, s in zip(self.randomizables, state["randomizables"]):
+            r.R.set_state(_numpy_tuple(s))
+        if "cuda" in state and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _numpy_state(state: tuple) -> dict:
+    return {"keys": torch.from_numpy(state[1].astype(np.int64)), "pos": int(state[2]), "has_gauss": int(state[3]), "gauss": float(state[4])}
+
+
+def _numpy_tuple(state: Mapping) -> tuple:
+    return ("MT19937", state["keys"].numpy().astype(np.uint32), state["pos"], state["has_gauss"], state["gauss"])
+
+
+def _python_state(state: tuple) -> list:
+    return [state[0], list(state[1]), state[2]]
+
+
 class AtomicCheckpointSaver:
-    """Save ``{name: obj.state_dict()}`` of ``save_dict`` atomically to ``save_dir/filename``.
+    """Save ``{name: obj.state_dict()}`` of ``save_dict`` atomically to ``save_dir/filename``, and resume from it.
 
     A single entry is saved unwrapped (its bare ``state_dict``), as ignite and the model zoo do for
     ``models/model.pt``. Either saves every ``interval`` epochs and at completion (training), or,
     with ``save_key_metric=True``, whenever the engine's key metric reaches a new best (validation).
+    An existing file from an earlier run is never replaced silently: attaching fails unless
+    ``resume`` (load it and continue) or ``overwrite`` is set.
 
     Args:
         save_dir: folder of the checkpoint.
-        save_dict: objects with ``state_dict()``: networks, optimizers, the trainer itself.
+        save_dict: objects with ``state_dict()``: networks, optimizers, :class:`RandomStates`.
         filename: file name inside ``save_dir``.
         interval: epochs between saves (ignored with ``save_key_metric``).
         save_key_metric: save on a new best key metric instead of on an interval.
         engine_key: also save the state of the engine this handler is attached to (iteration, epoch)
             under this name, e.g. ``"trainer"``, so a run can resume. A config cannot list the trainer
             in ``save_dict`` of one of its own handlers without a circular reference.
+        resume: when the file exists, load every object (and the engine) from it when the run starts.
+        overwrite: allow replacing a file left by an earlier run.
     """
 
     def __init__(
@@ -59,6 +110,8 @@ class AtomicCheckpointSaver:
         interval: int = 1,
         save_key_metric: bool = False,
         engine_key: str | None = None,
+        resume: bool = False,
+        overwrite: bool = False,
     ) -> None:
         if not save_dict:
             raise ValueError("save_dict must name at least one object to save.")
@@ -67,16 +120,38 @@ class AtomicCheckpointSaver:
         self.interval = interval
         self.save_key_metric = save_key_metric
         self.engine_key = engine_key
+        self.resume = resume
+        self.overwrite = overwrite
         self.logger = logging.getLogger("AtomicCheckpointSaver")
 
     def attach(self, engine: Engine) -> None:
+        if self.path.exists() and not (self.resume or self.overwrite):
+            raise FileExistsError(
+                f"{self.path} exists from an earlier run and would be overwritten: pass --resume true to "
+                "continue that run, --overwrite true to start over, or another --bundle_root."
+            )
         if self.engine_key:
             self.save_dict[self.engine_key] = engine
+        if self.resume and not self.save_key_metric:
+            engine.add_event_handler(Events.STARTED, self.load)
         if self.save_key_metric:
             engine.add_event_handler(Events.EPOCH_COMPLETED, self._on_new_best)
         else:
             engine.add_event_handler(Events.EPOCH_COMPLETED(every=self.interval), self)
             engine.add_event_handler(Events.COMPLETED, self)
+
+    def load(self, engine: Engine) -> None:
+        """Restore every object from the checkpoint, if there is one; the run continues where it stopped."""
+        if not self.path.exists():
+            self.logger.info(f"no checkpoint at {self.path}; starting from scratch.")
+            return
+        checkpoint = torch.load(self.path, map_location="cpu", weights_only=True)
+        max_epochs = engine.state.max_epochs
+        Checkpoint.load_objects(to_load=self.save_dict, checkpoint=checkpoint)
+        if engine.state.epoch > max_epochs:
+            raise ValueError(f"{self.path} is at epoch {engine.state.epoch}, beyond max_epochs {max_epochs}.")
+        engine.state.max_epochs = max_epochs
+        self.logger.info(f"resumed from {self.path} at epoch {engine.state.epoch}, iteration {engine.state.iteration}")
 
     def _on_new_best(self, engine: Engine) -> None:
         if engine.state.best_metric_epoch == engine.state.epoch:

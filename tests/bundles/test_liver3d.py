@@ -50,12 +50,12 @@ def run_bundle(configs: list[str], cwd: Path, **overrides) -> subprocess.Complet
     return proc
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def dataset(tmp_path_factory) -> Path:
     return write_liver_demo(tmp_path_factory.mktemp("data") / "liver", num_cases=7, seed=0, shape=(40, 32, 32), spacing=(8.0, 8.0, 5.0))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def trained(tmp_path_factory, dataset) -> tuple[Path, subprocess.CompletedProcess]:
     root = tmp_path_factory.mktemp("bundle")
     elsewhere = tmp_path_factory.mktemp("cwd")
@@ -95,7 +95,7 @@ def test_training_run_from_another_folder_saves_everything(trained):
     model = torch.load(root / "models" / "model.pt", weights_only=True)
     assert any(k.endswith("weight") for k in model)
     ckpt = torch.load(root / "models" / "genseg_checkpoint.pt", weights_only=True)
-    assert set(ckpt) == {"model", "generator", "discriminator", "optimizer", "generator_optimizer", "discriminator_optimizer", "arch_optimizer", "trainer"}
+    assert set(ckpt) == {"model", "generator", "discriminator", "optimizer", "generator_optimizer", "discriminator_optimizer", "arch_optimizer", "random_states", "trainer"}
     assert ckpt["trainer"]["iteration"] == 6
     alphas = [v for k, v in ckpt["generator"].items() if k.endswith("alpha")]
     assert alphas and any(a.abs().sum() > 0 for a in alphas), "end2end must move the architecture logits"
