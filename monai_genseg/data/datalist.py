@@ -9,27 +9,30 @@ from pathlib import Path
 import numpy as np
 
 
-def load_msd_datalist(dataset_dir: str | os.PathLike, section: str = "training") -> list[dict[str, str]]:
+def load_msd_datalist(dataset_dir: str | os.PathLike, section: str = "training", check_files: bool = True) -> list[dict[str, str]]:
     """The ``section`` list of an MSD ``dataset.json``, with paths made absolute.
 
-    Raises ``FileNotFoundError`` naming every missing file at once.
+    With ``check_files``, raises ``FileNotFoundError`` naming every missing file at once (training
+    runs leave this to :func:`monai_genseg.data.checks.check_dataset`, which reports all problems).
     """
     root = Path(dataset_dir).expanduser()
     meta_file = root / "dataset.json"
     if not meta_file.is_file():
         raise FileNotFoundError(f"{meta_file}: no dataset.json; expected the MSD layout (dataset.json, imagesTr/, labelsTr/).")
     try:
-        meta = json.loads(meta_file.read_text())
-    except json.JSONDecodeError as e:
+        meta = json.loads(meta_file.read_bytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ValueError(f"{meta_file}: not valid JSON ({e}).") from e
-    if section not in meta or not isinstance(meta[section], list):
+    if not isinstance(meta, dict) or not isinstance(meta.get(section), list):
         raise ValueError(f"{meta_file}: has no '{section}' list of {{image, label}} entries.")
     items, missing = [], []
-    for entry in meta[section]:
-        item = {k: str((root / v).resolve()) for k, v in entry.items() if k in ("image", "label")}
+    for i, entry in enumerate(meta[section]):
+        if not isinstance(entry, dict) or not all(isinstance(entry.get(k), str) for k in ("image", "label")):
+            raise ValueError(f"{meta_file}: entry {i} of '{section}' is not {{\"image\": path, \"label\": path}}: {entry!r:.80}")
+        item = {k: str((root / entry[k]).resolve()) for k in ("image", "label")}
         missing += [f"{meta_file}: {k} file {p} does not exist" for k, p in item.items() if not os.path.exists(p)]
         items.append(item)
-    if missing:
+    if missing and check_files:
         raise FileNotFoundError("\n".join(missing))
     return items
 
@@ -47,6 +50,11 @@ def split_cases(datalist: list[dict], num_labeled: int, num_val: int, seed: int 
             f"{source}: needs num_labeled + num_val = {num_labeled} + {num_val} = {needed} labelled cases, "
             f"found {len(datalist)}. Lower num_labeled/num_val or add cases."
         )
-    order = np.random.default_rng(seed).permutation(len(datalist))
+    order = seeded_order(len(datalist), seed)
     picked = [datalist[i] for i in order]
     return {"train": picked[:num_labeled], "val": picked[num_labeled:needed], "test": picked[needed:]}
+
+
+def seeded_order(n: int, seed: int) -> list[int]:
+    """The case order every split and check of a run uses."""
+    return np.random.default_rng(seed).permutation(n).tolist()

@@ -1,0 +1,131 @@
+"""Bad data is stopped before training, with every problem named in one message."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from monai_genseg.data import DataCheckError, check_dataset, load_msd_datalist, require_valid_dataset
+
+BUNDLE_CONFIGS = Path(__file__).resolve().parents[2] / "bundles" / "liver3d" / "configs"
+
+
+def _save(path: Path, array, affine=None):
+    nib.save(nib.Nifti1Image(np.asarray(array), np.diag([2.0, 2.0, 3.0, 1.0]) if affine is None else affine), path)
+
+
+def _good(root: Path, name: str, shape=(16, 16, 8)):
+    image = np.random.default_rng(0).normal(0, 100, shape).astype(np.float32)
+    label = np.zeros(shape, np.uint8)
+    label[4:10, 4:10, 2:6] = 1
+    _save(root / f"{name}_img.nii.gz", image)
+    _save(root / f"{name}_lab.nii.gz", label)
+    return {"image": str(root / f"{name}_img.nii.gz"), "label": str(root / f"{name}_lab.nii.gz")}
+
+
+@pytest.fixture
+def messy(tmp_path):
+    """One good case and one case for each problem a user's data can have."""
+    cases = {"good": _good(tmp_path, "good")}
+    cases["missing"] = {"image": str(tmp_path / "nope.nii.gz"), "label": cases["good"]["label"]}
+    truncated = _good(tmp_path, "truncated")
+    raw = Path(truncated["image"]).read_bytes()
+    Path(truncated["image"]).write_bytes(raw[: len(raw) // 2])
+    cases["truncated"] = truncated
+    empty_file = _good(tmp_path, "zero")
+    Path(empty_file["label"]).write_bytes(b"")
+    cases["zero"] = empty_file
+    shape = _good(tmp_path, "shape")
+    _save(Path(shape["label"]), np.zeros((16, 16, 9), np.uint8))
+    cases["shape"] = shape
+    geometry = _good(tmp_path, "geometry")
+    _save(Path(geometry["label"]), nib.load(geometry["label"]).get_fdata().astype(np.uint8), np.diag([1.0, 1.0, 3.0, 1.0]))
+    cases["geometry"] = geometry
+    values = _good(tmp_path, "values")
+    lab = np.zeros((16, 16, 8), np.uint8)
+    lab[0, 0, 0] = 7
+    _save(Path(values["label"]), lab)
+    cases["values"] = values
+    lossy = _good(tmp_path, "lossy")
+    _save(Path(lossy["label"]), np.full((16, 16, 8), 0.5, np.float32))
+    cases["lossy"] = lossy
+    blank = _good(tmp_path, "blank")
+    _save(Path(blank["label"]), np.zeros((16, 16, 8), np.uint8))
+    cases["blank"] = blank
+    nan = _good(tmp_path, "nan")
+    img = nib.load(nan["image"]).get_fdata().astype(np.float32)
+    img[1, 1, 1] = np.nan
+    _save(Path(nan["image"]), img)
+    cases["nan"] = nan
+    channels = _good(tmp_path, "channels")
+    _save(Path(channels["image"]), np.zeros((16, 16, 8, 2), np.float32))
+    cases["channels"] = channels
+    flat = _good(tmp_path, "flat")
+    _save(Path(flat["image"]), np.zeros((16, 16), np.float32))
+    _save(Path(flat["label"]), np.zeros((16, 16), np.uint8))
+    cases["flat"] = flat
+    return cases
+
+
+def test_every_problem_is_reported_at_once_naming_the_file(messy):
+    report = check_dataset(list(messy.values()), spatial_dims=3, num_classes=3, image_channels=1, num_required=20, source="mydata")
+    text = "\n".join(report.errors)
+    expect = {
+        "count": "mydata: needs 20 labelled cases (num_labeled + num_val), found 12",
+        "missing": "nope.nii.gz: image file does not exist",
+        "truncated": "truncated_img.nii.gz: cannot read image",
+        "zero": "zero_lab.nii.gz: cannot read label (empty file (0 bytes))",
+        "shape": "differs from label shape (16, 16, 9)",
+        "geometry": "geometry_img.nii.gz: image and label geometry differ (spacing (2.0, 2.0, 3.0) vs (1.0, 1.0, 3.0)",
+        "values": "values_lab.nii.gz: label values 7 outside this bundle's classes 0..2",
+        "lossy": "lossy_lab.nii.gz: label has non-integer values",
+        "nan": "nan_img.nii.gz: image has 1 NaN or Inf voxels",
+        "channels": "channels_img.nii.gz: image has 2 channels, this bundle expects 1",
+        "flat": "flat_img.nii.gz: image is 2D (16, 16) but this bundle is 3D",
+    }
+    for what, line in expect.items():
+        assert line in text, f"{what}: {line!r} not in\n{text}"
+    assert not any("good_" in e for e in report.errors)
+    assert f"{messy['blank']['label']}: label is empty (background only)" in report.warnings
+    with pytest.raises(DataCheckError, match="problem\\(s\\) in mydata"):
+        require_valid_dataset(list(messy.values()), spatial_dims=3, num_classes=3, image_channels=1, source="mydata")
+
+
+def test_bundle_run_stops_on_bad_data_within_seconds_before_building_models(tmp_path, messy):
+    entries = [{k: str(Path(v).relative_to(tmp_path)) for k, v in c.items()} for name, c in messy.items() if name != "missing"]
+    (tmp_path / "dataset.json").write_text(json.dumps({"training": entries}))
+    start = time.time()
+    proc = subprocess.run(
+        [sys.executable, "-m", "monai.bundle", "run", "--config_file", str(BUNDLE_CONFIGS / "train.yaml"),
+         f"--dataset_dir={tmp_path}", f"--bundle_root={tmp_path / 'out'}", "--num_labeled=8", "--num_val=4"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode != 0
+    assert "DataCheckError" in proc.stderr and "needs 12 labelled cases" in proc.stderr
+    assert "values_lab.nii.gz: label values 7" in proc.stderr and "nan_img.nii.gz" in proc.stderr
+    assert time.time() - start < 60
+    assert not (tmp_path / "out" / "models").exists()
+
+
+def test_broken_dataset_json_is_explained(tmp_path):
+    (tmp_path / "dataset.json").write_text("{not json")
+    with pytest.raises(ValueError, match="dataset.json: not valid JSON"):
+        load_msd_datalist(tmp_path)
+    (tmp_path / "dataset.json").write_text(json.dumps({"numTraining": 3}))
+    with pytest.raises(ValueError, match="has no 'training' list"):
+        load_msd_datalist(tmp_path)
+
+
+def test_gzip_of_garbage_is_an_unreadable_image(tmp_path):
+    case = _good(tmp_path, "g")
+    Path(case["image"]).write_bytes(gzip.compress(b"definitely not nifti" * 20))
+    report = check_dataset([case], spatial_dims=3, num_classes=2, image_channels=1)
+    assert len(report.errors) == 1 and "g_img.nii.gz: cannot read image" in report.errors[0]
