@@ -26,6 +26,7 @@ CONFIGS = {
     "end2end-exact": dict(mode="end2end", hypergradient="exact"),
     "end2end-fd/2": dict(mode="end2end", hypergradient="finite_difference", arch_update_interval=2, generator_update_interval=2),
     "end2end-exact/2": dict(mode="end2end", hypergradient="exact", arch_update_interval=2, generator_update_interval=2),
+    "end2end-exact/4": dict(mode="end2end", hypergradient="exact", arch_update_interval=4, generator_update_interval=4),
 }
 
 
@@ -34,10 +35,9 @@ def _rss_mb() -> float:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def measure(name: str, dims: int, size: int, iterations: int, device: str) -> dict:
-    """Run one configuration in this process and return its timings."""
+def build_trainer(dims: int, size: int, device: str = "cpu", act: str = "PRELU", epoch_length: int = 1, **config):
+    """The benchmark problem: UNet(16,32,64,128) segmenter, 2 real (+2 synthetic) items, 4 validation items."""
     import torch
-    from ignite.engine import Events
     from monai.losses import DiceCELoss
     from monai.networks.nets import PatchDiscriminator, UNet
 
@@ -50,20 +50,30 @@ def measure(name: str, dims: int, size: int, iterations: int, device: str) -> di
     label = torch.zeros(2, 1, *shape)
     label[(slice(None), slice(None)) + tuple(slice(size // 4, 3 * size // 4) for _ in shape)] = 1
     batch = {"image": 0.2 + 0.6 * label + 0.05 * torch.randn_like(label), "label": label}
-    val = {k: torch.cat([v, v.flip(2)]) for k, v in batch.items()}  # 4 validation items
+    val = {k: torch.cat([v, v.flip(2)]) for k, v in batch.items()}
 
-    seg = UNet(dims, 1, 2, (16, 32, 64, 128), (2, 2, 2), num_res_units=1, norm="instance").to(device)
+    seg = UNet(dims, 1, 2, (16, 32, 64, 128), (2, 2, 2), num_res_units=1, norm="instance", act=act).to(device)
     gen = MaskToImageGenerator(dims, 2, 1, channels=(16, 32, 64)).to(device)
     disc = PatchDiscriminator(num_layers_d=3, spatial_dims=dims, channels=16, in_channels=3, norm="INSTANCE").to(device)
-    warm = 3
-    trainer = GenSegTrainer(
-        device=device, max_epochs=1, epoch_length=warm + iterations, train_data_loader=[batch],
+    augment = RandMaskAugment(dims)
+    augment.set_random_state(0)
+    return GenSegTrainer(
+        device=device, max_epochs=1, epoch_length=epoch_length, train_data_loader=[batch],
         network=seg, optimizer=torch.optim.Adam(seg.parameters(), 1e-3), loss_function=DiceCELoss(to_onehot_y=True, softmax=True),
         generator=gen, generator_optimizer=torch.optim.Adam(gen.weight_parameters(), 2e-4),
         discriminator=disc, discriminator_optimizer=torch.optim.Adam(disc.parameters(), 2e-4),
         arch_optimizer=torch.optim.Adam(gen.arch_parameters(), 3e-3), val_data_loader=[val],
-        mask_augment=RandMaskAugment(dims), num_classes=2, **CONFIGS[name],
+        mask_augment=augment, num_classes=2, **config,
     )
+
+
+def measure(name: str, dims: int, size: int, iterations: int, device: str) -> dict:
+    """Run one configuration in this process and return its timings."""
+    import torch
+    from ignite.engine import Events
+
+    warm = 3
+    trainer = build_trainer(dims, size, device, epoch_length=warm + iterations, **CONFIGS[name])
     times: list[float] = []
     start = {}
     trainer.add_event_handler(Events.ITERATION_STARTED, lambda e: start.update(t=time.perf_counter()))
@@ -90,7 +100,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dims", type=int, nargs="+", default=[2, 3])
     parser.add_argument("--iterations", type=int, default=20)
-    parser.add_argument("--configs", nargs="+", default=list(CONFIGS))
+    parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
     parser.add_argument("--device", default=None)
     parser.add_argument("--child", nargs=2, metavar=("NAME", "DIMS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -114,7 +124,9 @@ def main() -> None:
             cmd = [sys.executable, __file__, "--child", name, str(dims), "--iterations", str(args.iterations), "--device", device]
             out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
             rows.append(json.loads(out))
-        base = next(r for r in rows if r["name"] == "baseline")
+        base = next((r for r in rows if r["name"] == "baseline"), None)
+        if base is None:
+            raise SystemExit("ratios need the baseline configuration in --configs")
         print(f"\n{dims}D, {sizes[dims]}^{dims} images: ratio to baseline (mean s/iteration, peak memory MB)")
         for r in rows:
             print(f"  {r['name']:<16} time x{r['seconds'] / base['seconds']:5.2f}   memory x{r['peak_mb'] / max(base['peak_mb'], 1e-6):5.2f}"
