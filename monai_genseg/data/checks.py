@@ -33,7 +33,7 @@ class _Volume:
     affine: np.ndarray
 
 
-def read_volume(path: str, spatial_dims: int) -> _Volume:
+def read_volume(path: str) -> _Volume:
     """Read an image as channel-first ``(C, *spatial)`` with its affine; NIfTI by nibabel, the rest by SimpleITK."""
     if os.path.getsize(path) == 0:
         raise ValueError("empty file (0 bytes)")
@@ -41,7 +41,8 @@ def read_volume(path: str, spatial_dims: int) -> _Volume:
         img = nib.load(path)
         data = np.asarray(img.dataobj)
         affine = np.asarray(img.affine, dtype=np.float64)
-        data = data[None] if data.ndim <= spatial_dims else np.moveaxis(data.reshape(*data.shape[:spatial_dims], -1), -1, 0)
+        # NIfTI axes 0-2 are space; any further axes (4th, or MSD's 5th) hold channels
+        data = data[None] if data.ndim <= 3 else np.moveaxis(data.reshape(*data.shape[:3], -1), -1, 0)
         return _Volume(data, affine)
     img = sitk.ReadImage(path)
     data = sitk.GetArrayFromImage(img)  # (z, y, x[, c])
@@ -58,10 +59,10 @@ def read_volume(path: str, spatial_dims: int) -> _Volume:
 
 
 def check_case(case: dict, spatial_dims: int, num_classes: int, image_channels: int) -> CheckReport:
-    """Every problem of one ``{image, label}`` case."""
+    """Every problem of one ``{image, label}`` case (or ``{image}`` alone, for inference)."""
     report = CheckReport()
     vols = {}
-    for key in ("image", "label"):
+    for key in ("image", "label") if "label" in case else ("image",):
         path = case.get(key)
         if path is None:
             report.errors.append(f"{case}: no '{key}' entry")
@@ -70,7 +71,7 @@ def check_case(case: dict, spatial_dims: int, num_classes: int, image_channels: 
             report.errors.append(f"{path}: {key} file does not exist")
             continue
         try:
-            vols[key] = read_volume(path, spatial_dims)
+            vols[key] = read_volume(path)
         except Exception as e:  # any reader failure is reported the same way
             reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             report.errors.append(f"{path}: cannot read {key} ({reason})")

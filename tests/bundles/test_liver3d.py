@@ -132,3 +132,24 @@ def test_evaluate_writes_per_case_metrics(trained, dataset):
     assert {"case", "val_mean_dice_liver", "val_mean_dice_tumour", "iou_mean", "hd95_mean"} <= set(rows[0])
     summary = json.loads((root / "eval" / "metrics.json").read_text())["summary"]
     assert 0.0 <= summary["val_mean_dice_liver"]["mean"] <= 1.0
+
+
+def test_gpu_preset_trains_through_the_same_wiring(tmp_path, dataset):
+    """``--scale gpu`` builds the full-size networks; only counts, patch and spacing are shrunk here."""
+    small = {
+        "presets#gpu#patch_size": [32, 32, 32],
+        "presets#gpu#pixdim": [8.0, 8.0, 5.0],
+        "presets#gpu#samples_per_volume": 1,
+        "presets#gpu#epoch_length": 2,
+        "presets#gpu#max_epochs": 1,
+        "presets#gpu#generator_warmup_iterations": 1,
+        "presets#gpu#syn_rampup_iterations": 0,
+        "num_labeled": 3,
+        "num_val": 2,
+        "num_workers": 0,
+    }
+    run_bundle(["train.yaml"], cwd=tmp_path, bundle_root=str(tmp_path), dataset_dir=str(dataset), scale="gpu", **small)
+    ckpt = torch.load(tmp_path / "models" / "genseg_checkpoint.pt", weights_only=True)
+    assert ckpt["trainer"]["iteration"] == 2
+    assert "down.3.alpha" in ckpt["generator"]  # four searchable levels: channels (32, 64, 128, 256)
+    assert any(v.shape[0] == 320 for k, v in ckpt["model"].items() if k.endswith("weight") and v.ndim == 5)  # the deepest level

@@ -129,3 +129,10 @@ def test_gzip_of_garbage_is_an_unreadable_image(tmp_path):
     Path(case["image"]).write_bytes(gzip.compress(b"definitely not nifti" * 20))
     report = check_dataset([case], spatial_dims=3, num_classes=2, image_channels=1)
     assert len(report.errors) == 1 and "g_img.nii.gz: cannot read image" in report.errors[0]
+
+
+def test_3d_volume_given_to_a_2d_bundle_and_image_only_cases(tmp_path):
+    case = _good(tmp_path, "vol")
+    report = check_dataset([case], spatial_dims=2, num_classes=2, image_channels=1)
+    assert f"{case['image']}: image is 3D (16, 16, 8) but this bundle is 2D" in report.errors
+    assert check_dataset([{"image": case["image"]}], spatial_dims=3, num_classes=2, image_channels=1).errors == []
