@@ -6,8 +6,10 @@ import glob
 import os
 from pathlib import Path
 
+from monai_genseg.data.datalist import file_stem
+
 REPO_BUNDLES = Path(__file__).resolve().parent.parent / "bundles"
-IMAGE_PATTERNS = ("*.nii.gz", "*.nii", "*.mha", "*.mhd", "*.nrrd")
+IMAGE_PATTERNS = ("*.nii.gz", "*.nii", "*.mha", "*.mhd", "*.nrrd", "*.png", "*.jpg", "*.jpeg", "*.bmp", "*.tif", "*.tiff")
 
 
 def default_bundle_root(name: str) -> str:
@@ -20,10 +22,12 @@ def default_bundle_root(name: str) -> str:
 
 
 def image_files(folder: str | os.PathLike) -> list[dict[str, str]]:
-    """``[{"image": path}, ...]`` for the volumes in ``folder`` (or its ``imagesTs/`` if it has one), sorted."""
+    """``[{"image": path}, ...]`` for the images in ``folder`` (or its ``imagesTs/`` or ``images/``), sorted."""
     root = Path(folder).expanduser()
-    if (root / "imagesTs").is_dir():
-        root = root / "imagesTs"
+    for sub in ("imagesTs", "images"):
+        if (root / sub).is_dir():
+            root = root / sub
+            break
     if not root.is_dir():
         raise FileNotFoundError(f"{root}: no such folder of images to run inference on.")
     files = sorted({f for p in IMAGE_PATTERNS for f in glob.glob(str(root / p))})
@@ -34,10 +38,10 @@ def image_files(folder: str | os.PathLike) -> list[dict[str, str]]:
 
 def cases_to_evaluate(split: dict[str, list], eval_dataset_dir: str | None = None) -> list[dict]:
     """Labelled cases for ``evaluate.yaml``: all of ``eval_dataset_dir`` if given, else the split's held-out test cases."""
-    from monai_genseg.data import load_msd_datalist
+    from monai_genseg.data import load_datalist
 
     if eval_dataset_dir:
-        return load_msd_datalist(eval_dataset_dir)
+        return load_datalist(eval_dataset_dir)
     if not split["test"]:
         raise ValueError(
             "no held-out cases to evaluate: every labelled case is used for training or validation. "
@@ -48,19 +52,11 @@ def cases_to_evaluate(split: dict[str, list], eval_dataset_dir: str | None = Non
 
 def demo_test_images(task: str, seed: int = 0) -> list[dict[str, str]]:
     """The demo dataset's images that the default split holds out from training and validation."""
-    from monai_genseg.data import demo_dataset, load_msd_datalist, split_cases
+    from monai_genseg.data import demo_dataset, load_datalist, split_cases
 
     root = demo_dataset(task, seed=seed)
-    split = split_cases(load_msd_datalist(root), 32, 8, seed, source=root)
+    split = split_cases(load_datalist(root), 32, 8, seed, source=root)
     return [{"image": case["image"]} for case in split["test"]]
-
-
-def _stem(path: str) -> str:
-    name = os.path.basename(path)
-    for ext in (".nii.gz", ".nii", ".mha", ".mhd", ".nrrd", ".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"):
-        if name.lower().endswith(ext):
-            return name[: -len(ext)]
-    return os.path.splitext(name)[0]
 
 
 def check_prediction_targets(datalist: list[dict], output_dir: str, postfix: str, ext: str, overwrite: bool = False) -> None:
@@ -69,7 +65,7 @@ def check_prediction_targets(datalist: list[dict], output_dir: str, postfix: str
     problems, seen = [], {}
     inputs = {os.path.realpath(d["image"]) for d in datalist}
     for item in datalist:
-        target = os.path.realpath(os.path.join(output_dir, f"{_stem(item['image'])}_{postfix}{ext}"))
+        target = os.path.realpath(os.path.join(output_dir, f"{file_stem(item['image'])}_{postfix}{ext}"))
         if target in inputs:
             problems.append(f"{item['image']}: its prediction {target} would overwrite an input image")
         elif target in seen:

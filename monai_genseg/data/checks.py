@@ -83,25 +83,15 @@ def check_case(case: dict, spatial_dims: int, num_classes: int, image_channels: 
             report.errors.append(f"{case[key]}: {key} is {kind} {tuple(vol.array.shape[1:])} but this bundle is {spatial_dims}D")
             vols[key] = None  # type: ignore[assignment]
     image, label = vols.get("image"), vols.get("label")
+    photo = spatial_dims == 2  # 2D photographs: grey, RGB or RGBA images, and 0/255 masks, are converted on loading
     if image is not None:
-        if image.array.shape[0] != image_channels:
-            report.errors.append(f"{case['image']}: image has {image.array.shape[0]} channels, this bundle expects {image_channels}")
+        channels = image.array.shape[0]
+        if channels != image_channels and not (photo and channels in (1, 3, 4)):
+            report.errors.append(f"{case['image']}: image has {channels} channels, this bundle expects {image_channels}")
         if np.issubdtype(image.array.dtype, np.floating) and not np.isfinite(image.array).all():
             report.errors.append(f"{case['image']}: image has {int((~np.isfinite(image.array)).sum())} NaN or Inf voxels")
     if label is not None:
-        lab = label.array
-        if label.array.shape[0] != 1:
-            report.errors.append(f"{case['label']}: label has {label.array.shape[0]} channels, expected one label map")
-        if np.issubdtype(lab.dtype, np.floating) and (not np.isfinite(lab).all() or (lab != np.round(lab)).any()):
-            report.errors.append(f"{case['label']}: label has non-integer values (interpolated or lossy?)")
-        else:
-            values = np.unique(lab)
-            bad = values[(values < 0) | (values >= num_classes)]
-            if bad.size:
-                shown = ", ".join(str(v) for v in bad[:5].tolist()) + (", ..." if bad.size > 5 else "")
-                report.errors.append(f"{case['label']}: label values {shown} outside this bundle's classes 0..{num_classes - 1}")
-            elif values.max(initial=0) == 0:
-                report.warnings.append(f"{case['label']}: label is empty (background only)")
+        _check_label(case["label"], label.array[:1] if photo else label.array, num_classes, photo, report)
     if image is not None and label is not None and image.array.ndim == label.array.ndim:
         if image.array.shape[1:] != label.array.shape[1:]:
             report.errors.append(f"{case['image']}: image shape {image.array.shape[1:]} differs from label shape {label.array.shape[1:]} ({case['label']})")
@@ -112,6 +102,26 @@ def check_case(case: dict, spatial_dims: int, num_classes: int, image_channels: 
                 f"origin {np.round(image.affine[:3, 3], 3).tolist()} vs {np.round(label.affine[:3, 3], 3).tolist()})"
             )
     return report
+
+
+def _check_label(path: str, lab: np.ndarray, num_classes: int, photo: bool, report: CheckReport) -> None:
+    if lab.shape[0] != 1:
+        report.errors.append(f"{path}: label has {lab.shape[0]} channels, expected one label map")
+        return
+    if np.issubdtype(lab.dtype, np.floating) and (not np.isfinite(lab).all() or (lab != np.round(lab)).any()):
+        report.errors.append(f"{path}: label has non-integer values (interpolated or lossy?)")
+        return
+    values = np.unique(lab)
+    if photo and num_classes == 2 and values.max(initial=0) > 1:
+        if not set(values.tolist()) <= {0, 255}:
+            report.warnings.append(f"{path}: lossy mask (values other than 0 and 255), thresholded at 128")
+        values = np.unique(values >= 128)
+    bad = values[(values < 0) | (values >= num_classes)]
+    if bad.size:
+        shown = ", ".join(str(v) for v in bad[:5].tolist()) + (", ..." if bad.size > 5 else "")
+        report.errors.append(f"{path}: label values {shown} outside this bundle's classes 0..{num_classes - 1}")
+    elif values.max(initial=0) == 0:
+        report.warnings.append(f"{path}: label is empty (background only)")
 
 
 def check_dataset(

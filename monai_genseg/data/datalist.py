@@ -1,4 +1,9 @@
-"""Finding the labelled cases and splitting them the same way in every mode."""
+"""Finding the labelled cases and splitting them the same way in every mode.
+
+Three layouts are understood (:func:`load_datalist`): an MSD folder (``dataset.json`` with a
+``training`` list), a 2D folder with ``images/`` and ``masks/`` whose files share a stem, and a
+datalist JSON file (a list, or a ``training`` list, of ``{"image", "label"}`` paths relative to it).
+"""
 
 from __future__ import annotations
 
@@ -58,3 +63,67 @@ def split_cases(datalist: list[dict], num_labeled: int, num_val: int, seed: int 
 def seeded_order(n: int, seed: int) -> list[int]:
     """The case order every split and check of a run uses."""
     return np.random.default_rng(seed).permutation(n).tolist()
+
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".nii.gz", ".nii", ".nrrd", ".mha", ".mhd")
+
+
+def file_stem(path: str | os.PathLike) -> str:
+    """File name without its image suffix (``.nii.gz`` counts as one)."""
+    name = os.path.basename(str(path))
+    for suffix in IMAGE_SUFFIXES:
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return os.path.splitext(name)[0]
+
+
+def load_folder_datalist(folder: str | os.PathLike, check_files: bool = True) -> list[dict[str, str]]:
+    """Pairs from ``folder/images`` and ``folder/masks`` matched by file stem, sorted by stem.
+
+    Images without a mask (and masks without an image) are an error naming them, not silently dropped.
+    """
+    root = Path(folder).expanduser()
+    images = {file_stem(p): str(p.resolve()) for p in sorted((root / "images").iterdir()) if p.name.lower().endswith(IMAGE_SUFFIXES)}
+    masks = {file_stem(p): str(p.resolve()) for p in sorted((root / "masks").iterdir()) if p.name.lower().endswith(IMAGE_SUFFIXES)}
+    unpaired = [f"{root / 'images'}: {images[s]} has no mask" for s in sorted(set(images) - set(masks))]
+    unpaired += [f"{root / 'masks'}: {masks[s]} has no image" for s in sorted(set(masks) - set(images))]
+    if unpaired and check_files:
+        raise FileNotFoundError("\n".join(unpaired))
+    return [{"image": images[s], "label": masks[s]} for s in sorted(set(images) & set(masks))]
+
+
+def load_datalist(source: str | os.PathLike, check_files: bool = True) -> list[dict[str, str]]:
+    """Labelled cases from an MSD folder, an ``images/`` + ``masks/`` folder, or a datalist JSON file."""
+    path = Path(source).expanduser()
+    if path.is_file():
+        return _load_json_datalist(path, check_files)
+    if (path / "dataset.json").is_file():
+        return load_msd_datalist(path, check_files=check_files)
+    if (path / "images").is_dir() and (path / "masks").is_dir():
+        return load_folder_datalist(path, check_files=check_files)
+    raise FileNotFoundError(
+        f"{path}: not a dataset. Expected an MSD folder (dataset.json, imagesTr/, labelsTr/), a folder with "
+        "images/ and masks/ sharing file stems, or a datalist JSON file."
+    )
+
+
+def _load_json_datalist(path: Path, check_files: bool) -> list[dict[str, str]]:
+    try:
+        content = json.loads(path.read_bytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path}: not valid JSON ({e}).") from e
+    if isinstance(content, list):
+        content = {"training": content}
+    tmp_root = path.parent
+    if not isinstance(content, dict) or not isinstance(content.get("training"), list):
+        raise ValueError(f"{path}: expected a list of {{image, label}} entries or a 'training' list of them.")
+    items, missing = [], []
+    for i, entry in enumerate(content["training"]):
+        if not isinstance(entry, dict) or not all(isinstance(entry.get(k), str) for k in ("image", "label")):
+            raise ValueError(f"{path}: entry {i} is not {{\"image\": path, \"label\": path}}: {entry!r:.80}")
+        item = {k: str((tmp_root / entry[k]).resolve()) for k in ("image", "label")}
+        missing += [f"{path}: {k} file {p} does not exist" for k, p in item.items() if not os.path.exists(p)]
+        items.append(item)
+    if missing and check_files:
+        raise FileNotFoundError("\n".join(missing))
+    return items

@@ -5,10 +5,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from monai_genseg.data.demo_liver import DEMO_VERSION as LIVER_VERSION
-from monai_genseg.data.demo_liver import write_liver_demo
+from functools import partial
 
-WRITERS = {"liver3d": (write_liver_demo, LIVER_VERSION)}
+from monai_genseg.data import demo_2d, demo_hippocampus, demo_liver
+
+WRITERS = {
+    "liver3d": (demo_liver.write_liver_demo, demo_liver.DEMO_VERSION),
+    "hippocampus3d": (demo_hippocampus.write_hippocampus_demo, demo_hippocampus.DEMO_VERSION),
+    **{task: (partial(demo_2d.write_2d_demo, task=task), demo_2d.DEMO_VERSION) for task in demo_2d.GENERATORS},
+}
 
 
 def cache_dir() -> Path:

@@ -72,8 +72,8 @@ def liver_phantom(
     return np.clip(image, -1024, 3071).astype(np.int16), label
 
 
-def write_liver_demo(root: str | os.PathLike, num_cases: int = 48, seed: int = 0, shape=DEFAULT_SHAPE, spacing=DEFAULT_SPACING) -> Path:
-    """Write ``num_cases`` phantoms as an MSD dataset (``dataset.json``, ``imagesTr``, ``labelsTr``) under ``root``.
+def write_msd_demo(root: str | os.PathLike, cases, spacing, name: str, modality: str, labels: list[str]) -> Path:
+    """Write (image, label) arrays as an MSD dataset under ``root``.
 
     The folder is assembled in a temporary sibling and renamed into place, so an interrupted run
     never leaves a half-written dataset behind. An existing ``root`` is never overwritten.
@@ -86,22 +86,20 @@ def write_liver_demo(root: str | os.PathLike, num_cases: int = 48, seed: int = 0
     try:
         (tmp / "imagesTr").mkdir()
         (tmp / "labelsTr").mkdir()
-        rng = np.random.default_rng(seed)
         affine = np.diag([*spacing, 1.0])
         training = []
-        for i in range(num_cases):
-            image, label = liver_phantom(rng, tuple(shape), tuple(spacing))
-            name = f"liver_{i:03d}.nii.gz"
-            nib.save(nib.Nifti1Image(image, affine), tmp / "imagesTr" / name)
-            nib.save(nib.Nifti1Image(label, affine), tmp / "labelsTr" / name)
-            training.append({"image": f"./imagesTr/{name}", "label": f"./labelsTr/{name}"})
+        for i, (image, label) in enumerate(cases):
+            file = f"case_{i:03d}.nii.gz"
+            nib.save(nib.Nifti1Image(image, affine), tmp / "imagesTr" / file)
+            nib.save(nib.Nifti1Image(label, affine), tmp / "labelsTr" / file)
+            training.append({"image": f"./imagesTr/{file}", "label": f"./labelsTr/{file}"})
         meta = {
-            "name": "GenSegLiverPhantoms",
-            "description": f"Synthetic liver CT phantoms made by monai_genseg (demo v{DEMO_VERSION}, seed {seed}).",
+            "name": name,
+            "description": "Synthetic phantoms made by monai_genseg for demos and tests.",
             "tensorImageSize": "3D",
-            "modality": {"0": "CT"},
-            "labels": {"0": "background", "1": "liver", "2": "tumour"},
-            "numTraining": num_cases,
+            "modality": {"0": modality},
+            "labels": {str(i): n for i, n in enumerate(labels)},
+            "numTraining": len(training),
             "training": training,
         }
         (tmp / "dataset.json").write_text(json.dumps(meta, indent=4))
@@ -110,3 +108,10 @@ def write_liver_demo(root: str | os.PathLike, num_cases: int = 48, seed: int = 0
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return root
+
+
+def write_liver_demo(root: str | os.PathLike, num_cases: int = 48, seed: int = 0, shape=DEFAULT_SHAPE, spacing=DEFAULT_SPACING) -> Path:
+    """Write ``num_cases`` liver phantoms as an MSD dataset (``dataset.json``, ``imagesTr``, ``labelsTr``); atomic, never overwrites."""
+    rng = np.random.default_rng(seed)
+    cases = (liver_phantom(rng, tuple(shape), tuple(spacing)) for _ in range(num_cases))
+    return write_msd_demo(root, cases, spacing, name="GenSegLiverPhantoms", modality="CT", labels=["background", "liver", "tumour"])

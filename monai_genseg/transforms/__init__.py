@@ -1,3 +1,4 @@
+from .channels import MaskToLabels, MaskToLabelsd, MatchChannels, MatchChannelsd
 from .mask_augment import RandMaskAugment, RandMaskAugmentd
 
-__all__ = ["RandMaskAugment", "RandMaskAugmentd"]
+__all__ = ["MaskToLabels", "MaskToLabelsd", "MatchChannels", "MatchChannelsd", "RandMaskAugment", "RandMaskAugmentd"]

@@ -1,0 +1,124 @@
+"""The paper's tasks as recipes: what differs between bundles. Everything else is shared wiring in
+:mod:`monai_genseg.bundle_configs`, which writes each recipe's bundle files."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+def _preset_3d(pixdim, cpu_patch, gpu_patch, gpu_pixdim=None) -> dict:
+    return {
+        "cpu": {"pixdim": pixdim, "patch_size": cpu_patch, "samples_per_volume": 2, "segmenter_channels": [8, 16, 32, 64],
+                "segmenter_res_units": 1, "generator_channels": [8, 16, 32], "discriminator_channels": 8, "epoch_length": 40,
+                "max_epochs": 4, "generator_warmup_iterations": 100, "syn_rampup_iterations": 40, "update_interval": 2},
+        "gpu": {"pixdim": gpu_pixdim or pixdim, "patch_size": gpu_patch, "samples_per_volume": 4,
+                "segmenter_channels": [32, 64, 128, 256, 320], "segmenter_res_units": 2, "generator_channels": [32, 64, 128, 256],
+                "discriminator_channels": 64, "epoch_length": 250, "max_epochs": 80, "generator_warmup_iterations": 4000,
+                "syn_rampup_iterations": 2000, "update_interval": 1},
+    }
+
+
+PRESETS_2D = {
+    "cpu": {"patch_size": [64, 64], "batch_size": 8, "segmenter_channels": [16, 32, 64, 128], "segmenter_res_units": 1,
+            "generator_channels": [16, 32, 64], "discriminator_channels": 16, "epoch_length": 25, "max_epochs": 4,
+            "generator_warmup_iterations": 100, "syn_rampup_iterations": 25, "update_interval": 2},
+    "gpu": {"patch_size": [256, 256], "batch_size": 16, "segmenter_channels": [32, 64, 128, 256, 512], "segmenter_res_units": 2,
+            "generator_channels": [64, 128, 256, 512], "discriminator_channels": 64, "epoch_length": 100, "max_epochs": 50,
+            "generator_warmup_iterations": 2000, "syn_rampup_iterations": 1000, "update_interval": 1},
+}
+SCALE_0_255 = [{"_target_": "ScaleIntensityRanged", "keys": "image", "a_min": 0, "a_max": 255, "b_min": 0.0, "b_max": 1.0, "clip": True}]
+LAYOUT_2D = "a folder with images/ and masks/ whose files share a stem (PNG, JPG, BMP, TIF; masks 0/255 or label indices), or a datalist JSON"
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """What one bundle states: modality, channels, labels, preprocessing, sizes, data source."""
+
+    name: str
+    task: str
+    spatial_dims: int
+    image_channels: int
+    class_names: tuple[str, ...]  # foreground classes, in label order 1..n
+    modality: str
+    image_format: str  # network_data_format "format" of the input
+    dataset: str
+    licence: str
+    layout: str
+    intensity: list = field(default_factory=list)  # image normalisation transforms (dicts)
+    intensity_text: str = ""
+    presets: dict = field(default_factory=lambda: PRESETS_2D)
+    crop_foreground: bool = False
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names) + 1
+
+
+RECIPES = {
+    r.name: r
+    for r in [
+        Recipe(
+            name="liver3d", task="Liver and liver-tumour segmentation in CT", spatial_dims=3, image_channels=1,
+            class_names=("liver", "tumour"), modality="CT", image_format="hounsfield",
+            dataset="Medical Segmentation Decathlon Task03_Liver (131 portal-venous CT volumes; http://medicaldecathlon.com/)",
+            licence="CC-BY-SA 4.0", layout="MSD: dataset.json with a training list, imagesTr/, labelsTr/ (0 background, 1 liver, 2 tumour)",
+            intensity=[{"_target_": "ScaleIntensityRanged", "keys": "image", "a_min": -150, "a_max": 250, "b_min": 0.0, "b_max": 1.0, "clip": True}],
+            intensity_text="CT window -150..250 HU scaled to [0, 1], cropped to the body",
+            presets=_preset_3d([4.0, 4.0, 5.0], [48, 48, 32], [128, 128, 64], gpu_pixdim=[1.5, 1.5, 2.0]), crop_foreground=True,
+        ),
+        Recipe(
+            name="hippocampus3d", task="Anterior and posterior hippocampus segmentation in MRI", spatial_dims=3, image_channels=1,
+            class_names=("anterior", "posterior"), modality="MR", image_format="magnitude",
+            dataset="Medical Segmentation Decathlon Task04_Hippocampus (394 T1 MRI crops; http://medicaldecathlon.com/)",
+            licence="CC-BY-SA 4.0", layout="MSD: dataset.json with a training list, imagesTr/, labelsTr/ (0 background, 1 anterior, 2 posterior)",
+            intensity=[{"_target_": "ScaleIntensityRangePercentilesd", "keys": "image", "lower": 0.5, "upper": 99.5, "b_min": 0.0, "b_max": 1.0, "clip": True}],
+            intensity_text="per-volume 0.5-99.5 percentile range scaled to [0, 1] (MR has no absolute scale)",
+            presets=_preset_3d([1.0, 1.0, 1.0], [32, 32, 32], [48, 64, 48]),
+        ),
+        Recipe(
+            name="skin_lesion2d", task="Skin lesion segmentation in dermoscopy", spatial_dims=2, image_channels=3,
+            class_names=("lesion",), modality="dermoscopy", image_format="RGB",
+            dataset="ISIC 2017 Task 1 (2000 training, 150 validation, 600 test images; https://challenge.isic-archive.com/); out-of-domain test: PH2",
+            licence="ISIC Archive terms (CC-0 / CC-BY-NC per image)", layout=LAYOUT_2D, intensity=SCALE_0_255,
+            intensity_text="RGB scaled from 0..255 to [0, 1], resized to the preset size",
+        ),
+        Recipe(
+            name="breast_us2d", task="Breast lesion segmentation in ultrasound", spatial_dims=2, image_channels=1,
+            class_names=("lesion",), modality="ultrasound", image_format="magnitude",
+            dataset="BUSI, Breast Ultrasound Images (780 images; Al-Dhabyani et al., Data in Brief 2020)",
+            licence="CC0 (as published with the article)",
+            layout=LAYOUT_2D + ". BUSI ships name.png with name_mask.png (and name_mask_1.png for a second lesion): "
+            "`monai-genseg convert-busi SRC DST` merges the masks into this layout",
+            intensity=SCALE_0_255, intensity_text="grey, scaled from 0..255 to [0, 1], resized to the preset size",
+        ),
+        Recipe(
+            name="polyp2d", task="Polyp segmentation in colonoscopy", spatial_dims=2, image_channels=3,
+            class_names=("polyp",), modality="colonoscopy", image_format="RGB",
+            dataset="Kvasir-SEG (1000 images; https://datasets.simula.no/kvasir-seg/) and CVC-ClinicDB (612 images)",
+            licence="research and educational use (see each dataset's terms)", layout=LAYOUT_2D, intensity=SCALE_0_255,
+            intensity_text="RGB scaled from 0..255 to [0, 1], resized to the preset size",
+        ),
+        Recipe(
+            name="foot_ulcer2d", task="Foot ulcer segmentation in clinical photographs", spatial_dims=2, image_channels=3,
+            class_names=("ulcer",), modality="photograph", image_format="RGB",
+            dataset="FUSeg 2021 challenge (1210 images; Wang et al., Sci Rep 10:21897, 2020)",
+            licence="research use; cite Wang et al. 2020", layout=LAYOUT_2D, intensity=SCALE_0_255,
+            intensity_text="RGB scaled from 0..255 to [0, 1], resized to the preset size",
+        ),
+        Recipe(
+            name="placenta_vessel2d", task="Placental vessel segmentation in fetoscopy", spatial_dims=2, image_channels=3,
+            class_names=("vessel",), modality="fetoscopy", image_format="RGB",
+            dataset="FetReg 2021 (EndoVis challenge; Bano et al. 2021); the vessel class of its segmentation masks",
+            licence="research use (see the challenge terms)", layout=LAYOUT_2D, intensity=SCALE_0_255,
+            intensity_text="RGB scaled from 0..255 to [0, 1], resized to the preset size",
+        ),
+        Recipe(
+            name="lung_xray2d", task="Lung segmentation in chest X-ray", spatial_dims=2, image_channels=1,
+            class_names=("lung",), modality="X-ray", image_format="magnitude",
+            dataset="JSRT (247 images), Montgomery County (138) or Shenzhen (566) chest X-ray sets",
+            licence="see each dataset's terms (Montgomery and Shenzhen: public domain, NLM)",
+            layout=LAYOUT_2D + ". Montgomery ships leftMask/ and rightMask/: `monai-genseg convert-montgomery SRC DST` merges them",
+            intensity=SCALE_0_255, intensity_text="grey, scaled from 0..255 to [0, 1], resized to the preset size",
+        ),
+    ]
+}
