@@ -159,7 +159,8 @@ def train_config(r: Recipe) -> dict:
         "dataloader": _loader("@train#dataset", batch, True),
         "arch_dataset": _cache("$@split['val']", arch_tf),
         "arch_dataloader": _loader("@train#arch_dataset", "@num_val", False),
-        "mask_augment": {"_target_": "monai_genseg.transforms.RandMaskAugment", "spatial_dims": r.spatial_dims},
+        # after RAS orientation anatomy has a fixed direction: a flip would swap e.g. anterior and posterior
+        "mask_augment": {"_target_": "monai_genseg.transforms.RandMaskAugment", "spatial_dims": r.spatial_dims, "flip_prob": 0.5 if r.spatial_dims == 2 else 0.0},
         "inferer": {"_target_": "SimpleInferer"},
         "handlers": [
             {"_target_": "ValidationHandler", "validator": "@validate#evaluator", "epoch_level": True, "interval": "@val_interval"},

@@ -9,29 +9,34 @@ import sys
 
 import fire
 
-from monai_genseg.data import demo_dataset, load_msd_datalist, require_valid_dataset, write_liver_demo
+from monai_genseg.data import demo_dataset, load_datalist, require_valid_dataset
 from monai_genseg.data.checks import DataCheckError
+from monai_genseg.data.converters import convert_busi, convert_montgomery
+from monai_genseg.recipes import RECIPES
 
-BUNDLE_DATA = {"liver3d": {"spatial_dims": 3, "num_classes": 3, "image_channels": 1}}
 
+def demo_data(task: str = "liver3d", output_dir: str | None = None, num_cases: int = 48, seed: int = 0) -> str:
+    """Write the embedded demo dataset of TASK (a bundle name) to OUTPUT_DIR, or to the cache if omitted."""
+    from monai_genseg.data.demo import WRITERS
 
-def demo_data(output_dir: str | None = None, task: str = "liver3d", num_cases: int = 48, seed: int = 0) -> str:
-    """Write the embedded demo dataset of TASK (MSD layout) to OUTPUT_DIR, or to the cache if omitted."""
+    if task not in WRITERS:
+        raise ValueError(f"no demo dataset for task '{task}'; available: {sorted(WRITERS)}.")
     if output_dir is None:
         return demo_dataset(task, seed=seed, num_cases=num_cases)
-    if task != "liver3d":
-        raise ValueError(f"no demo dataset for task '{task}'; available: liver3d.")
-    return str(write_liver_demo(output_dir, num_cases=num_cases, seed=seed))
+    return str(WRITERS[task][0](output_dir, num_cases=num_cases, seed=seed))
 
 
 def check_data(dataset_dir: str, bundle: str = "liver3d", num_labeled: int = 32, num_val: int = 8, seed: int = 0) -> str:
-    """Check an MSD-layout DATASET_DIR for BUNDLE: every problem of the cases a run would use, one per line."""
-    if bundle not in BUNDLE_DATA:
-        raise ValueError(f"unknown bundle '{bundle}'; available: {sorted(BUNDLE_DATA)}.")
-    datalist = load_msd_datalist(dataset_dir, check_files=False)
+    """Check DATASET_DIR (MSD folder, images/ + masks/ folder, or datalist JSON) for BUNDLE: every problem
+    of the cases a run would use, one per line; exit status 1 if there is any."""
+    if bundle not in RECIPES:
+        raise ValueError(f"unknown bundle '{bundle}'; available: {sorted(RECIPES)}.")
+    r = RECIPES[bundle]
+    datalist = load_datalist(dataset_dir, check_files=False)
     try:
         report = require_valid_dataset(
-            datalist, num_required=num_labeled + num_val, seed=seed, source=dataset_dir, **BUNDLE_DATA[bundle]
+            datalist, spatial_dims=r.spatial_dims, num_classes=r.num_classes, image_channels=r.image_channels,
+            num_required=num_labeled + num_val, seed=seed, source=dataset_dir,
         )
     except DataCheckError as e:
         print(e, file=sys.stderr)
@@ -39,8 +44,21 @@ def check_data(dataset_dir: str, bundle: str = "liver3d", num_labeled: int = 32,
     return f"{dataset_dir}: {min(len(datalist), num_labeled + num_val)} cases checked, no errors, {len(report.warnings)} warnings."
 
 
+def convert_busi_cmd(src: str, dst: str) -> str:
+    """BUSI's layout (name.png, name_mask.png, name_mask_1.png) to DST/images + DST/masks, lesion masks merged."""
+    return f"{convert_busi(src, dst)} pairs written to {dst}"
+
+
+def convert_montgomery_cmd(src: str, dst: str) -> str:
+    """Montgomery's layout (CXR_png/, ManualMask/leftMask/, rightMask/) to DST/images + DST/masks, lungs merged."""
+    return f"{convert_montgomery(src, dst)} pairs written to {dst}"
+
+
 def main() -> None:
-    fire.Fire({"demo-data": demo_data, "check-data": check_data}, name="monai-genseg")
+    fire.Fire(
+        {"demo-data": demo_data, "check-data": check_data, "convert-busi": convert_busi_cmd, "convert-montgomery": convert_montgomery_cmd},
+        name="monai-genseg",
+    )
 
 
 if __name__ == "__main__":
