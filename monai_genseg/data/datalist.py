@@ -30,16 +30,7 @@ def load_msd_datalist(dataset_dir: str | os.PathLike, section: str = "training",
         raise ValueError(f"{meta_file}: not valid JSON ({e}).") from e
     if not isinstance(meta, dict) or not isinstance(meta.get(section), list):
         raise ValueError(f"{meta_file}: has no '{section}' list of {{image, label}} entries.")
-    items, missing = [], []
-    for i, entry in enumerate(meta[section]):
-        if not isinstance(entry, dict) or not all(isinstance(entry.get(k), str) for k in ("image", "label")):
-            raise ValueError(f"{meta_file}: entry {i} of '{section}' is not {{\"image\": path, \"label\": path}}: {entry!r:.80}")
-        item = {k: str((root / entry[k]).resolve()) for k in ("image", "label")}
-        missing += [f"{meta_file}: {k} file {p} does not exist" for k, p in item.items() if not os.path.exists(p)]
-        items.append(item)
-    if missing and check_files:
-        raise FileNotFoundError("\n".join(missing))
-    return items
+    return _resolve_entries(meta[section], root, meta_file, check_files)
 
 
 def split_cases(datalist: list[dict], num_labeled: int, num_val: int, seed: int = 0, source: str = "the dataset") -> dict[str, list[dict]]:
@@ -114,15 +105,20 @@ def _load_json_datalist(path: Path, check_files: bool) -> list[dict[str, str]]:
         raise ValueError(f"{path}: not valid JSON ({e}).") from e
     if isinstance(content, list):
         content = {"training": content}
-    tmp_root = path.parent
     if not isinstance(content, dict) or not isinstance(content.get("training"), list):
         raise ValueError(f"{path}: expected a list of {{image, label}} entries or a 'training' list of them.")
+    return _resolve_entries(content["training"], path.parent, path, check_files)
+
+
+def _resolve_entries(entries: list, root: Path, source: Path, check_files: bool) -> list[dict[str, str]]:
+    """``{image, label}`` entries with paths resolved against ``root``; malformed entries and (with
+    ``check_files``) every missing file are errors naming ``source``."""
     items, missing = [], []
-    for i, entry in enumerate(content["training"]):
+    for i, entry in enumerate(entries):
         if not isinstance(entry, dict) or not all(isinstance(entry.get(k), str) for k in ("image", "label")):
-            raise ValueError(f"{path}: entry {i} is not {{\"image\": path, \"label\": path}}: {entry!r:.80}")
-        item = {k: str((tmp_root / entry[k]).resolve()) for k in ("image", "label")}
-        missing += [f"{path}: {k} file {p} does not exist" for k, p in item.items() if not os.path.exists(p)]
+            raise ValueError(f"{source}: entry {i} is not {{\"image\": path, \"label\": path}}: {entry!r:.80}")
+        item = {k: str((root / entry[k]).resolve()) for k in ("image", "label")}
+        missing += [f"{source}: {k} file {p} does not exist" for k, p in item.items() if not os.path.exists(p)]
         items.append(item)
     if missing and check_files:
         raise FileNotFoundError("\n".join(missing))

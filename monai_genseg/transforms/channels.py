@@ -50,29 +50,29 @@ class MaskToLabels(Transform):
         return mask
 
 
-class MatchChannelsd(MapTransform):
+class _ApplyPerKeyd(MapTransform):
+    """Apply ``self.converter`` to each key: the dictionary form shared by the transforms above."""
+
+    converter: Transform
+
+    def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict[Hashable, torch.Tensor]:
+        d = dict(data)
+        for key in self.key_iterator(d):
+            d[key] = self.converter(d[key])
+        return d
+
+
+class MatchChannelsd(_ApplyPerKeyd):
     """Dictionary version of :class:`MatchChannels`."""
 
     def __init__(self, keys: KeysCollection, channels: int, allow_missing_keys: bool = False) -> None:
         super().__init__(keys, allow_missing_keys)
         self.converter = MatchChannels(channels)
 
-    def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict[Hashable, torch.Tensor]:
-        d = dict(data)
-        for key in self.key_iterator(d):
-            d[key] = self.converter(d[key])
-        return d
 
-
-class MaskToLabelsd(MapTransform):
+class MaskToLabelsd(_ApplyPerKeyd):
     """Dictionary version of :class:`MaskToLabels`."""
 
     def __init__(self, keys: KeysCollection, num_classes: int, allow_missing_keys: bool = False) -> None:
         super().__init__(keys, allow_missing_keys)
         self.converter = MaskToLabels(num_classes)
-
-    def __call__(self, data: Mapping[Hashable, torch.Tensor]) -> dict[Hashable, torch.Tensor]:
-        d = dict(data)
-        for key in self.key_iterator(d):
-            d[key] = self.converter(d[key])
-        return d
