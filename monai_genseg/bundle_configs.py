@@ -31,6 +31,7 @@ def _load_transforms(r: Recipe, keys: list[str]) -> list[dict]:
     has_label = "label" in keys
     out: list[dict] = [{"_target_": "LoadImaged", "keys": keys, "ensure_channel_first": True, "image_only": True}]
     if r.spatial_dims == 3:
+        out[0]["reader"] = "$monai_genseg.data.SimpleITKReader"  # NRRD, MHA, DICOM; NIfTI falls through to nibabel
         out += [
             {"_target_": "Orientationd", "keys": keys, "axcodes": "RAS"},
             {"_target_": "Spacingd", "keys": keys, "pixdim": "$@preset['pixdim']", "mode": ["bilinear", "nearest"][: len(keys)]},

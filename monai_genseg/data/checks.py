@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 
 import nibabel as nib
 import numpy as np
-import SimpleITK as sitk
 
 from monai_genseg.data.datalist import seeded_order
+from monai_genseg.data.sitk_reader import read_sitk, sitk_affine, sitk_array
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ class _Volume:
 
 def read_volume(path: str) -> _Volume:
     """Read an image as channel-first ``(C, *spatial)`` with its affine; NIfTI by nibabel, the rest by SimpleITK."""
-    if os.path.getsize(path) == 0:
+    if os.path.isfile(path) and os.path.getsize(path) == 0:
         raise ValueError("empty file (0 bytes)")
     if path.endswith((".nii", ".nii.gz")):
         img = nib.load(path)
@@ -44,17 +44,12 @@ def read_volume(path: str) -> _Volume:
         # NIfTI axes 0-2 are space; any further axes (4th, or MSD's 5th) hold channels
         data = data[None] if data.ndim <= 3 else np.moveaxis(data.reshape(*data.shape[:3], -1), -1, 0)
         return _Volume(data, affine)
-    img = sitk.ReadImage(path)
-    data = sitk.GetArrayFromImage(img)  # (z, y, x[, c])
-    if img.GetNumberOfComponentsPerPixel() > 1:
-        data = np.moveaxis(data, -1, 0)
-    else:
-        data = data[None]
-    data = np.moveaxis(data, range(1, data.ndim), range(data.ndim - 1, 0, -1))  # to (C, x, y[, z])
-    affine = np.eye(4)
-    dim = img.GetDimension()
-    affine[:dim, :dim] = np.asarray(img.GetDirection()).reshape(dim, dim) * np.asarray(img.GetSpacing())
-    affine[:dim, 3] = img.GetOrigin()
+    img = read_sitk(path)
+    data = sitk_array(img)
+    data = np.moveaxis(data, -1, 0) if img.GetNumberOfComponentsPerPixel() > 1 else data[None]
+    affine = sitk_affine(img)
+    if affine.shape[0] == 3:  # 2D: embed in 4x4 so every affine compares alike
+        affine = np.block([[affine[:2, :2], np.zeros((2, 1)), affine[:2, 2:]], [np.zeros((1, 2)), np.ones((1, 1)), np.zeros((1, 1))], [np.zeros((1, 3)), np.ones((1, 1))]])
     return _Volume(data, affine)
 
 
