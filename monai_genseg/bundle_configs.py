@@ -21,7 +21,7 @@ import yaml
 from monai_genseg import __version__
 from monai_genseg.recipes import RECIPES, Recipe
 
-IMPORTS = ["$import os", "$import numpy", "$import torch", "$import monai", "$import monai_genseg",
+IMPORTS = ["$import os", "$import numpy", "$import torch", "$import torch.utils.tensorboard", "$import monai", "$import monai_genseg",
            "$import monai_genseg.bundle", "$import monai_genseg.data", "$import monai_genseg.handlers"]
 FROM_ENGINE = "$monai.handlers.from_engine(['pred', 'label'])"
 
@@ -168,7 +168,11 @@ def train_config(r: Recipe) -> dict:
             {"_target_": "StatsHandler", "tag_name": "train_loss", "iteration_log": "$lambda engine, event: engine.state.iteration % 10 == 0",
              "output_transform": "$monai_genseg.handlers.stage_losses"},
             {"_target_": "TensorBoardStatsHandler", "log_dir": "@output_dir", "tag_name": "train_loss", "output_transform": "$monai_genseg.handlers.stage_losses"},
-            {"_target_": "monai_genseg.handlers.GenotypeLogger", "generator": "@generator_net", "interval": 50},
+            {"_target_": "monai_genseg.handlers.GenotypeLogger", "generator": "@generator_net", "interval": 50,
+             "summary_writer": "$torch.utils.tensorboard.SummaryWriter(@output_dir + '/genotype')"},
+            {"_target_": "monai_genseg.handlers.SyntheticGallery", "generator": "@generator_net", "num_classes": "@num_classes",
+             "output_dir": "$@output_dir + '/gallery'", "interval": 50},
+            {"_target_": "ignite.handlers.ProgressBar", "persist": False},
             {"_target_": "monai_genseg.handlers.SyntheticPairSaver", "output_dir": "$@output_dir + '/synthetic'", "max_pairs": 2},
             {"_target_": "monai_genseg.handlers.AtomicCheckpointSaver", "save_dir": "@ckpt_dir", "filename": "genseg_checkpoint.pt",
              "save_dict": save_all, "engine_key": "trainer", "resume": "@resume", "overwrite": "@overwrite"},

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import fire
 
@@ -13,6 +14,8 @@ from monai_genseg.data import demo_dataset, load_datalist, require_valid_dataset
 from monai_genseg.data.checks import DataCheckError
 from monai_genseg.data.converters import convert_busi, convert_montgomery
 from monai_genseg.recipes import RECIPES
+
+BUNDLES = Path(__file__).resolve().parent.parent / "bundles"
 
 
 def demo_data(task: str = "liver3d", output_dir: str | None = None, num_cases: int = 48, seed: int = 0) -> str:
@@ -54,9 +57,44 @@ def convert_montgomery_cmd(src: str, dst: str) -> str:
     return f"{convert_montgomery(src, dst)} pairs written to {dst}"
 
 
+def synthesize(bundle: str, checkpoint: str, masks: str, output_dir: str, num: int = 4, scale: str = "cpu", seed: int = 0) -> str:
+    """Load the generator of a GenSeg CHECKPOINT (models/genseg_checkpoint.pt) of BUNDLE and write NUM synthetic
+    image/mask pairs per mask in the folder MASKS to OUTPUT_DIR (NIfTI in 3D, PNG in 2D)."""
+    from monai_genseg.synthesize import synthesize as run
+
+    return f"{len(run(bundle, checkpoint, masks, output_dir, num=num, scale=scale, seed=seed))} pairs written to {output_dir}"
+
+
+def export(bundle: str, ckpt_file: str | None = None, filepath: str | None = None, scale: str = "cpu") -> str:
+    """Export BUNDLE's trained segmenter (default models/model.pt of the bundle) to TorchScript (default models/model.ts)."""
+    from monai.bundle import ckpt_export
+
+    from monai_genseg.bundle import default_bundle_root
+
+    if bundle not in RECIPES:
+        raise ValueError(f"unknown bundle '{bundle}'; available: {sorted(RECIPES)}.")
+    root = default_bundle_root(bundle)
+    cfg = f"{BUNDLES}/{bundle}/configs"
+    ckpt_file = ckpt_file or f"{root}/models/model.pt"
+    filepath = filepath or f"{root}/models/model.ts"
+    ckpt_export(net_id="network_def", filepath=filepath, ckpt_file=ckpt_file, meta_file=f"{cfg}/metadata.json",
+                config_file=f"{cfg}/inference.yaml", scale=scale)
+    return f"exported {ckpt_file} to {filepath}"
+
+
+def bundles() -> str:
+    """The bundles and the commands that train, evaluate and run them."""
+    lines = [f"{name:<18} {r.task} ({r.modality}, {r.spatial_dims}D)" for name, r in sorted(RECIPES.items())]
+    lines += ["", "train:     python -m monai.bundle run --config_file bundles/<name>/configs/train.yaml [--dataset_dir DIR] [--scale gpu]",
+              "evaluate:  python -m monai.bundle run --config_file \"['bundles/<name>/configs/train.yaml','bundles/<name>/configs/evaluate.yaml']\"",
+              "inference: python -m monai.bundle run --config_file bundles/<name>/configs/inference.yaml --dataset_dir IMAGES"]
+    return "\n".join(lines)
+
+
 def main() -> None:
     fire.Fire(
-        {"demo-data": demo_data, "check-data": check_data, "convert-busi": convert_busi_cmd, "convert-montgomery": convert_montgomery_cmd},
+        {"bundles": bundles, "demo-data": demo_data, "check-data": check_data, "synthesize": synthesize, "export": export,
+         "convert-busi": convert_busi_cmd, "convert-montgomery": convert_montgomery_cmd},
         name="monai-genseg",
     )
 

@@ -1,6 +1,8 @@
 import subprocess
 import sys
 
+import numpy as np
+
 from monai_genseg.cli import check_data, demo_data
 
 
@@ -21,3 +23,60 @@ def test_check_data_exits_nonzero_listing_problems(tmp_path):
 def test_check_data_for_a_2d_bundle(tmp_path):
     root = demo_data("skin_lesion2d", output_dir=str(tmp_path / "skin"), num_cases=4)
     assert "4 cases checked, no errors" in check_data(root, bundle="skin_lesion2d", num_labeled=3, num_val=1)
+
+
+def _fake_checkpoint(bundle, path):
+    """A GenSeg checkpoint holding a freshly initialised generator of ``bundle``."""
+    import torch
+    from monai.bundle import ConfigParser
+
+    from monai_genseg.synthesize import BUNDLES
+
+    parser = ConfigParser()
+    parser.read_config(str(BUNDLES / bundle / "configs" / "train.yaml"))
+    torch.save({"generator": parser.get_parsed_content("generator").state_dict()}, path)
+    return str(path)
+
+
+def test_synthesize_writes_pairs_from_a_folder_of_masks(tmp_path):
+    import nibabel as nib
+    import pytest
+    from PIL import Image
+
+    from monai_genseg.cli import synthesize
+
+    masks2d = demo_data("skin_lesion2d", output_dir=str(tmp_path / "skin"), num_cases=2)
+    ckpt = _fake_checkpoint("skin_lesion2d", tmp_path / "skin.pt")
+    assert synthesize("skin_lesion2d", ckpt, f"{masks2d}/masks", str(tmp_path / "out2d"), num=3) == f"6 pairs written to {tmp_path / 'out2d'}"
+    image = Image.open(tmp_path / "out2d" / "0000_syn2_image.png")
+    assert image.size == (64, 64) and image.mode == "RGB"
+    with pytest.raises(FileExistsError):
+        synthesize("skin_lesion2d", ckpt, f"{masks2d}/masks", str(tmp_path / "out2d"), num=3)
+
+    masks3d = demo_data("hippocampus3d", output_dir=str(tmp_path / "hip"), num_cases=1)
+    ckpt3d = _fake_checkpoint("hippocampus3d", tmp_path / "hip.pt")
+    synthesize("hippocampus3d", ckpt3d, f"{masks3d}/labelsTr", str(tmp_path / "out3d"), num=2)
+    mask = nib.load(tmp_path / "out3d" / "case_000_syn1_mask.nii.gz")
+    source = nib.load(f"{masks3d}/labelsTr/case_000.nii.gz")
+    assert mask.shape == (40, 48, 40)  # padded to a multiple of 8 for the generator's three levels
+    assert set(np.unique(np.asarray(mask.dataobj))) <= {0, 1, 2}
+    np.testing.assert_allclose(mask.affine[:3, :3], source.affine[:3, :3])
+    with pytest.raises(ValueError, match="not a GenSeg training checkpoint"):
+        import torch
+
+        torch.save({"model": {}}, tmp_path / "model.pt")
+        synthesize("hippocampus3d", str(tmp_path / "model.pt"), f"{masks3d}/labelsTr", str(tmp_path / "x"))
+
+
+def test_export_writes_torchscript(tmp_path):
+    import torch
+    from monai.bundle import ConfigParser
+
+    from monai_genseg.cli import export
+    from monai_genseg.synthesize import BUNDLES
+
+    parser = ConfigParser()
+    parser.read_config(str(BUNDLES / "polyp2d" / "configs" / "inference.yaml"))
+    torch.save(parser.get_parsed_content("network_def").state_dict(), tmp_path / "model.pt")
+    export("polyp2d", ckpt_file=str(tmp_path / "model.pt"), filepath=str(tmp_path / "model.ts"))
+    assert torch.jit.load(str(tmp_path / "model.ts"))(torch.rand(1, 3, 64, 64)).shape == (1, 2, 64, 64)

@@ -1,8 +1,9 @@
 from .case_metrics import CaseMetricsWriter
+from .gallery import SyntheticGallery
 from .genotype import GenotypeLogger
 from .synthetic_saver import SyntheticPairSaver
 
-__all__ = ["CaseMetricsWriter", "GenotypeLogger", "SyntheticPairSaver"]
+__all__ = ["CaseMetricsWriter", "SyntheticGallery", "GenotypeLogger", "SyntheticPairSaver"]
 from .checkpoint import AtomicCheckpointSaver, RandomStates, atomic_torch_save
 from .stats import stage_losses
 

@@ -45,13 +45,17 @@ class SyntheticPairSaver:
         it = engine.state.iteration
         for k in range(min(self.max_pairs, images.shape[0])):
             aff = None if affine is None else (affine[k] if affine.ndim == 3 else affine)
-            stem = self.output_dir / f"iter{it:06d}_pair{k}"
-            _write(images[k], f"{stem}_image", aff, is_mask=False)
-            _write(masks[k], f"{stem}_mask", aff, is_mask=True)
+            write_pair_item(images[k], masks[k], self.output_dir / f"iter{it:06d}_pair{k}", aff)
         self.logger.info(f"saved {min(self.max_pairs, images.shape[0])} synthetic pairs to {self.output_dir}")
 
 
-def _write(array: torch.Tensor, stem: str, affine, is_mask: bool) -> None:
+def write_pair_item(image: torch.Tensor, mask: torch.Tensor, stem, affine=None, num_classes: int | None = None) -> None:
+    """Write one synthetic pair as ``<stem>_image`` and ``<stem>_mask`` (NIfTI in 3D, PNG in 2D)."""
+    _write(image, f"{stem}_image", affine, is_mask=False)
+    _write(mask, f"{stem}_mask", affine, is_mask=True, num_classes=num_classes)
+
+
+def _write(array: torch.Tensor, stem: str, affine, is_mask: bool, num_classes: int | None = None) -> None:
     data = array.detach().float().cpu().numpy()  # (C, *spatial)
     if data.ndim == 4:  # 3D: NIfTI, first channel, geometry from the affine
         import nibabel as nib
@@ -61,7 +65,7 @@ def _write(array: torch.Tensor, stem: str, affine, is_mask: bool) -> None:
         nib.save(nib.Nifti1Image(vol, aff), f"{stem}.nii.gz")
         return
     if is_mask:  # 2D: PNG, labels spread over 0..255 so they are visible
-        top = max(float(data.max()), 1.0)
+        top = float(num_classes - 1) if num_classes else max(float(data.max()), 1.0)
         pixels = (data[0] * (255.0 / top)).round().astype(np.uint8)
         sitk.WriteImage(sitk.GetImageFromArray(pixels.T), f"{stem}.png")
         return

@@ -1,0 +1,75 @@
+"""Make synthetic image/mask pairs from a trained generator and a folder of masks."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+from monai.bundle import ConfigParser
+from monai.transforms import DivisiblePad, LoadImage, Resize
+
+from monai_genseg.bundle import IMAGE_PATTERNS
+from monai_genseg.data.datalist import file_stem
+from monai_genseg.handlers.synthetic_saver import write_pair_item
+from monai_genseg.networks import one_hot_mask
+from monai_genseg.recipes import RECIPES
+from monai_genseg.transforms import MaskToLabels, RandMaskAugment
+
+BUNDLES = Path(__file__).resolve().parent.parent / "bundles"
+
+
+def load_generator(bundle: str, checkpoint: str | os.PathLike, scale: str = "cpu") -> torch.nn.Module:
+    """The bundle's generator at ``scale``, with the weights and architecture logits of a GenSeg checkpoint."""
+    parser = ConfigParser()
+    parser.read_config(str(BUNDLES / bundle / "configs" / "train.yaml"))
+    parser["scale"] = scale
+    generator = parser.get_parsed_content("generator")
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    if "generator" not in state:
+        raise ValueError(f"{checkpoint}: not a GenSeg training checkpoint (no 'generator' entry); use models/genseg_checkpoint.pt.")
+    generator.load_state_dict(state["generator"])
+    return generator.eval()
+
+
+def synthesize(bundle: str, checkpoint: str, masks: str, output_dir: str, num: int = 4, scale: str = "cpu", seed: int = 0) -> list[Path]:
+    """For every mask in MASKS, write NUM augmented masks and the images the generator makes from them.
+
+    3D pairs are NIfTI with the mask's affine, 2D pairs PNG; existing files are never overwritten.
+    """
+    if bundle not in RECIPES:
+        raise ValueError(f"unknown bundle '{bundle}'; available: {sorted(RECIPES)}.")
+    recipe = RECIPES[bundle]
+    files = sorted({str(p) for pattern in IMAGE_PATTERNS for p in Path(masks).expanduser().glob(pattern)})
+    if not files:
+        raise FileNotFoundError(f"{masks}: no mask files ({', '.join(IMAGE_PATTERNS)}).")
+    generator = load_generator(bundle, checkpoint, scale)
+    levels = len(generator.down)
+    augment = RandMaskAugment(recipe.spatial_dims, flip_prob=0.5 if recipe.spatial_dims == 2 else 0.0)
+    augment.set_random_state(seed)
+    load = LoadImage(image_only=True, ensure_channel_first=True)
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for f in files:
+        mask = load(f)
+        if recipe.spatial_dims == 2:
+            mask = Resize(recipe.presets[scale]["patch_size"], mode="nearest")(MaskToLabels(recipe.num_classes)(mask))
+        else:
+            mask = DivisiblePad(2**levels)(mask)
+        batch = augment(torch.as_tensor(mask)[None].repeat(num, *[1] * mask.ndim))
+        with torch.no_grad():
+            images = generator(one_hot_mask(batch, recipe.num_classes))
+        affine = getattr(mask, "affine", None)
+        for k in range(num):
+            stem = out / f"{file_stem(f)}_syn{k}"
+            for suffix in ("_image", "_mask"):
+                target = Path(f"{stem}{suffix}{'.nii.gz' if recipe.spatial_dims == 3 else '.png'}")
+                if target.exists():
+                    raise FileExistsError(f"{target} exists; choose another output folder.")
+            write_pair_item(images[k], batch[k], stem, affine, num_classes=recipe.num_classes)
+            written.append(stem)
+    return written
+
+
+__all__ = ["load_generator", "synthesize"]

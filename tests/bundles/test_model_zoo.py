@@ -1,0 +1,55 @@
+"""What the MONAI model zoo's CI checks that can run offline: files, metadata fields and version rules,
+4-space JSON, and a TorchScript export of the segmenter that reloads and gives the same output."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+import torch
+from monai.bundle import ConfigParser, ckpt_export
+
+from monai_genseg.recipes import RECIPES
+
+from .test_liver3d import BUNDLE
+
+NAMES = sorted(RECIPES)
+META_FIELDS = ("version", "changelog", "monai_version", "pytorch_version", "numpy_version", "required_packages_version",
+               "name", "task", "description", "authors", "copyright", "network_data_format")
+IO_FIELDS = ("type", "format", "num_channels", "spatial_shape", "dtype", "value_range")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_required_files_and_metadata(name):
+    root = BUNDLE.parent / name
+    for rel in ("configs/metadata.json", "configs/inference.yaml", "configs/train.yaml", "configs/logging.conf", "LICENSE", "docs/README.md"):
+        assert (root / rel).is_file(), rel
+    text = (root / "configs" / "metadata.json").read_text()
+    meta = json.loads(text)
+    assert text == json.dumps(meta, indent=4) + "\n", "metadata.json must be 4-space indented JSON"
+    for field in META_FIELDS:
+        assert meta.get(field) not in (None, "", {}), field
+    assert re.fullmatch(r"\d+\.\d+\.\d+", meta["version"])
+    latest = max(meta["changelog"], key=lambda v: tuple(int(x) for x in v.split(".")))
+    assert latest == meta["version"], "the changelog's newest entry must be the bundle version"
+    fmt = meta["network_data_format"]
+    for part, key in (("inputs", "image"), ("outputs", "pred")):
+        assert all(f in fmt[part][key] for f in IO_FIELDS), f"{part}.{key}"
+    assert fmt["outputs"]["pred"]["num_channels"] == len(fmt["outputs"]["pred"]["channel_def"]) == RECIPES[name].num_classes
+
+
+@pytest.mark.parametrize("name", ["hippocampus3d", "skin_lesion2d"])
+def test_torchscript_export_reloads_with_the_same_output(name, tmp_path):
+    cfg = BUNDLE.parent / name / "configs"
+    parser = ConfigParser()
+    parser.read_config(str(cfg / "inference.yaml"))
+    net = parser.get_parsed_content("network_def")
+    torch.save(net.state_dict(), tmp_path / "model.pt")
+    ckpt_export(net_id="network_def", filepath=str(tmp_path / "model.ts"), ckpt_file=str(tmp_path / "model.pt"),
+                meta_file=str(cfg / "metadata.json"), config_file=str(cfg / "inference.yaml"))
+    scripted = torch.jit.load(str(tmp_path / "model.ts"))
+    x = torch.rand(1, RECIPES[name].image_channels, *[32] * RECIPES[name].spatial_dims)
+    net.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(scripted(x), net(x))
