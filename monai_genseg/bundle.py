@@ -75,3 +75,9 @@ def check_prediction_targets(datalist: list[dict], output_dir: str, postfix: str
         seen[target] = item["image"]
     if problems:
         raise FileExistsError("refusing to overwrite files:\n" + "\n".join(problems))
+
+
+def refuse_distributed_resume(resume: bool) -> None:
+    """Resuming restores the checkpoint on rank 0 only, which would leave the other replicas behind."""
+    if resume:
+        raise ValueError("--resume is for single-process runs; resume with train.yaml alone, or start the multi-GPU run afresh.")

@@ -288,6 +288,31 @@ def inference_config(r: Recipe) -> dict:
     }
 
 
+def multi_gpu_config(r: Recipe) -> dict:
+    """Overlay for ``torchrun``: one process per GPU (or CPU process with gloo), data split by
+    DistributedSampler, gradients of all four optimizers averaged by GenSegTrainer, rank-0 handlers."""
+    return {
+        "imports": IMPORTS + ["$import torch.distributed as dist"],
+        "device": "$torch.device(f'cuda:{dist.get_rank()}' if torch.cuda.is_available() else 'cpu')",
+        "train#sampler": {"_target_": "DistributedSampler", "dataset": "@train#dataset", "even_divisible": True, "shuffle": True},
+        "train#dataloader#sampler": "@train#sampler",
+        "train#dataloader#shuffle": False,
+        "train#trainer#distributed": True,
+        # every rank validates its share; logging, pictures and checkpoints come from rank 0 only
+        "train#trainer#train_handlers": "$@train#handlers[: 1 if dist.get_rank() > 0 else None]",
+        "validate#sampler": {"_target_": "DistributedSampler", "dataset": "@validate#dataset", "even_divisible": False, "shuffle": False},
+        "validate#dataloader#sampler": "@validate#sampler",
+        "validate#evaluator#val_handlers": "$None if dist.get_rank() > 0 else @validate#handlers",
+        "initialize": [
+            "$dist.is_initialized() or dist.init_process_group(backend='nccl' if torch.cuda.is_available() else 'gloo')",
+            "$torch.cuda.set_device(@device) if torch.cuda.is_available() else None",
+            "$monai_genseg.bundle.refuse_distributed_resume(@resume)",
+        ] + train_config(r)["initialize"],
+        "run": ["$@train#trainer.run()"],
+        "finalize": ["$dist.is_initialized() and dist.destroy_process_group()"],
+    }
+
+
 def metadata(r: Recipe) -> dict:
     import monai
     import numpy
@@ -393,6 +418,7 @@ def render(r: Recipe) -> dict[str, str]:
     return {
         "configs/train.yaml": dump(train_config(r), f"train: python -m monai.bundle run --config_file {cfg}/train.yaml [--dataset_dir DIR] [--scale gpu]"),
         "configs/evaluate.yaml": dump(evaluate_config(r), f"evaluate (overlay): --config_file \"['{cfg}/train.yaml','{cfg}/evaluate.yaml']\""),
+        "configs/multi_gpu_train.yaml": dump(multi_gpu_config(r), f"multi-GPU: torchrun --nproc_per_node N -m monai.bundle run --config_file \"['{cfg}/train.yaml','{cfg}/multi_gpu_train.yaml']\""),
         "configs/inference.yaml": dump(inference_config(r), f"inference: python -m monai.bundle run --config_file {cfg}/inference.yaml --dataset_dir IMAGES"),
         "configs/metadata.json": json.dumps(metadata(r), indent=4) + "\n",
         "docs/README.md": bundle_readme(r),

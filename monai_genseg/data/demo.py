@@ -27,9 +27,10 @@ def demo_dataset(task: str, seed: int = 0, num_cases: int = 48) -> str:
         raise ValueError(f"no demo dataset for task '{task}'; available: {sorted(WRITERS)}.")
     writer, version = WRITERS[task]
     root = cache_dir() / f"{task}_demo_v{version}_seed{seed}_n{num_cases}"
-    if not (root / "dataset.json").is_file():
+    if not root.exists():  # writers rename a finished folder into place, so existing means complete
         try:
             writer(root, num_cases=num_cases, seed=seed)
-        except FileExistsError:  # written meanwhile by a concurrent process
-            pass
+        except OSError:  # another process (e.g. another rank) renamed its copy into place first
+            if not root.exists():
+                raise
     return str(root)

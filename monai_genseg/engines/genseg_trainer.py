@@ -70,6 +70,9 @@ class GenSegTrainer(Trainer):
         max_nonfinite_iterations: stop after this many consecutive iterations in which some stage's loss
             or gradient was NaN/Inf. Such an update is skipped (never applied, so never saved) and counted
             in ``state.nonfinite_skips``.
+        distributed: average every stage's gradients over the ranks of the default process group before
+            stepping (no DistributedDataParallel wrapper: the stages compute their gradients explicitly);
+            at the end, check that all replicas hold identical weights.
         inferer: how Stage II runs the segmenter (default ``SimpleInferer``); Stage III calls it functionally.
         epoch_length, non_blocking, prepare_batch, iteration_update, postprocessing, key_train_metric,
         additional_metrics, metric_cmp_fn, train_handlers, event_names, event_to_attr, decollate,
@@ -107,6 +110,7 @@ class GenSegTrainer(Trainer):
         unrolled_lr: float | None = None,
         hypergradient_to_generator: bool = False,
         max_nonfinite_iterations: int = 20,
+        distributed: bool = False,
         inferer: Inferer | None = None,
         epoch_length: int | None = None,
         non_blocking: bool = False,
@@ -177,11 +181,14 @@ class GenSegTrainer(Trainer):
         self.unrolled_lr = unrolled_lr
         self.hypergradient_to_generator = hypergradient_to_generator
         self.max_nonfinite_iterations = max_nonfinite_iterations
+        self.distributed = distributed
         self.state.nonfinite_skips = {}
         self._nonfinite_streak = 0
         self._skipped_this_iteration = False
         self._val_batches: Iterator | None = None
         self.add_event_handler(Events.STARTED, self._warmup_on_fresh_start)
+        if distributed:
+            self.add_event_handler(Events.COMPLETED, self.check_replicas)
 
     # ------------------------------------------------------------------ the iteration
     def _iteration(self, engine: GenSegTrainer, batchdata: dict[str, torch.Tensor]) -> dict[str, Any]:
@@ -202,7 +209,9 @@ class GenSegTrainer(Trainer):
         output.update(seg_out)
         if arch_step:
             output.update(self.architecture_step(masks, synthetic, grads))
-        if self._all_finite("segmenter", output[Keys.LOSS], *grads):
+        if self.distributed and arch_step and self.hypergradient == "exact":
+            grads = self._average([g.detach() for g in grads])
+        if self._all_finite("segmenter", *grads):
             self._apply(self.optimizer, list(self.network.parameters()), grads)
         self._count_nonfinite_streak()
         output["genotype"] = self.generator.genotype()
@@ -225,8 +234,9 @@ class GenSegTrainer(Trainer):
                 + F.binary_cross_entropy_with_logits(logits[n:], torch.zeros_like(logits[n:]))
             )
         self.discriminator_optimizer.zero_grad(set_to_none=True)
-        if self._all_finite("discriminator", loss_d):
-            loss_d.backward()
+        loss_d.backward()
+        d_grads = self._average([p.grad for p in self.discriminator.parameters() if p.grad is not None])
+        if self._all_finite("discriminator", loss_d, *d_grads):
             self.discriminator_optimizer.step()
 
         with self._autocast():
@@ -235,8 +245,9 @@ class GenSegTrainer(Trainer):
             loss_l1 = (fake.float() - image.float()).abs().mean()
             loss_g = loss_adv + self.lambda_l1 * loss_l1
         self.generator_optimizer.zero_grad(set_to_none=True)
-        if self._all_finite("generator", loss_g):
-            loss_g.backward(inputs=self.generator.weight_parameters())
+        loss_g.backward(inputs=self.generator.weight_parameters())
+        g_grads = self._average([p.grad for p in self.generator.weight_parameters() if p.grad is not None])
+        if self._all_finite("generator", loss_g, *g_grads):
             self.generator_optimizer.step()
         return {"loss_discriminator": loss_d.item(), "loss_generator": loss_g.item(), "loss_generator_l1": loss_l1.item()}
 
@@ -276,6 +287,8 @@ class GenSegTrainer(Trainer):
         exact = for_architecture and self.hypergradient == "exact"
         grads = torch.autograd.grad(loss, params, create_graph=exact, retain_graph=for_architecture, allow_unused=True)
         grads = [torch.zeros_like(p) if g is None else g for g, p in zip(grads, params)]
+        if self.distributed and not exact:  # the exact form needs the graph; its step is averaged in _iteration
+            grads = self._average(grads)
         out = {Keys.PRED: logits.detach(), Keys.LOSS: loss.detach(), "loss_real": loss_real.item(), "loss_synthetic": loss_syn.item()}
         return grads, out
 
@@ -283,7 +296,8 @@ class GenSegTrainer(Trainer):
         """Stage III: step alpha (and optionally W) along the hypergradient of the real validation loss."""
         arch = self.generator.arch_parameters()
         hyper, loss_val = self.architecture_hypergradient(masks, synthetic, grads)
-        if not self._all_finite("architecture", loss_val, *hyper):
+        hyper = self._average(hyper)
+        if not self._all_finite("architecture", *hyper):
             return {"loss_val": loss_val.item()}
         self._apply(self.arch_optimizer, arch, hyper[: len(arch)])
         if self.hypergradient_to_generator:
@@ -356,7 +370,7 @@ class GenSegTrainer(Trainer):
         image, label = self._next_val_batch()
         with torch.no_grad(), self._autocast():
             fake = self.generator(one_hot_mask(label, self.num_classes).to(image.dtype))
-        return (fake.float() - image.float()).abs().mean().item()
+        return self._average([(fake.float() - image.float()).abs().mean()])[0].item()
 
     def _warmup_on_fresh_start(self, engine: GenSegTrainer) -> None:
         if engine.state.iteration == 0:
@@ -383,6 +397,26 @@ class GenSegTrainer(Trainer):
             f"({skips[stage]} {stage} updates skipped so far)."
         )
         return False
+
+    def _average(self, tensors: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+        """Mean of each tensor over the ranks (in place), when training is distributed."""
+        if not self.distributed:
+            return list(tensors)
+        world = torch.distributed.get_world_size()
+        for t in tensors:
+            torch.distributed.all_reduce(t)
+            t.div_(world)
+        return list(tensors)
+
+    def check_replicas(self, engine: GenSegTrainer | None = None) -> None:
+        """Raise if the ranks' segmenter, generator (alpha included) or discriminator weights differ."""
+        for name, net in (("segmenter", self.network), ("generator", self.generator), ("discriminator", self.discriminator)):
+            local = torch.stack([p.detach().double().sum() for p in net.parameters()])
+            everyone = [torch.zeros_like(local) for _ in range(torch.distributed.get_world_size())]
+            torch.distributed.all_gather(everyone, local)
+            if any(not torch.allclose(e, everyone[0], rtol=1e-6, atol=1e-8) for e in everyone):
+                raise RuntimeError(f"distributed training diverged: the {name} weights differ between ranks.")
+        self.logger.info(f"rank {torch.distributed.get_rank()}: replicas consistent (segmenter, generator, discriminator)")
 
     def _count_nonfinite_streak(self) -> None:
         self._nonfinite_streak = self._nonfinite_streak + 1 if self._skipped_this_iteration else 0
