@@ -35,10 +35,10 @@ def tiny(name: str) -> dict:
 
 @pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("config,kind", [("train.yaml", "train"), ("inference.yaml", "infer")])
-def test_properties(name, config, kind):
+def test_properties(name, config, kind, tmp_path):
     cfg = configs(name)
     workflow = ConfigWorkflow(config_file=str(cfg / config), meta_file=str(cfg / "metadata.json"),
-                              logging_file=str(cfg / "logging.conf"), workflow_type=kind)
+                              logging_file=str(cfg / "logging.conf"), workflow_type=kind, bundle_root=str(tmp_path))
     workflow.initialize()
     assert workflow.check_properties() == []
 

@@ -64,8 +64,8 @@ def trained(tmp_path_factory, dataset) -> tuple[Path, subprocess.CompletedProces
 
 
 @pytest.mark.parametrize("config,kind", [("train.yaml", "train"), ("inference.yaml", "infer")])
-def test_configs_have_the_properties_monai_expects(config, kind):
-    workflow = ConfigWorkflow(config_file=str(CONFIGS / config), meta_file=META, logging_file=LOGGING, workflow_type=kind)
+def test_configs_have_the_properties_monai_expects(config, kind, tmp_path):
+    workflow = ConfigWorkflow(config_file=str(CONFIGS / config), meta_file=META, logging_file=LOGGING, workflow_type=kind, bundle_root=str(tmp_path))
     workflow.initialize()  # parses the config; builds neither data nor networks
     assert workflow.check_properties() == []
 
