@@ -20,12 +20,11 @@ def _problem(trainer_factory, method):
     trainer.network.double(), trainer.generator.double()
     batch = next(iter(trainer.data_loader))
     image, label = batch["image"].double(), batch["label"].double()
-    masks, synthetic = trainer.synthesize(label)
+    masks, _ = trainer.synthesize(label)  # one fixed set of augmented masks for every evaluation
     # give the logits distinct values so the softmax weights are not all equal
     with torch.no_grad():
         for i, a in enumerate(trainer.generator.arch_parameters()):
             a.copy_(torch.linspace(-0.5, 0.5, a.numel()) * (i + 1))
-    masks, synthetic = masks, trainer.generator(one_hot_mask(masks, 2))
     return trainer, image, label, masks
 
 
