@@ -6,10 +6,10 @@ import glob
 import os
 from pathlib import Path
 
-from monai_genseg.data.datalist import file_stem
+from monai_genseg.data.datalist import IMAGE_SUFFIXES, file_stem
 
 REPO_BUNDLES = Path(__file__).resolve().parent.parent / "bundles"
-IMAGE_PATTERNS = ("*.nii.gz", "*.nii", "*.mha", "*.mhd", "*.nrrd", "*.png", "*.jpg", "*.jpeg", "*.bmp", "*.tif", "*.tiff")
+IMAGE_PATTERNS = tuple(f"*{suffix}" for suffix in IMAGE_SUFFIXES)
 
 
 def default_bundle_root(name: str) -> str:

@@ -313,11 +313,12 @@ def multi_gpu_config(r: Recipe) -> dict:
     }
 
 
-def metadata(r: Recipe) -> dict:
-    import monai
-    import numpy
-    import torch
+# the versions the bundles were last verified with; written as constants so the generated files do
+# not change (and the staleness test does not fail) whenever a newer release is installed
+VERIFIED_WITH = {"monai": "1.6.1", "torch": "2.13.0", "numpy": "2.4.6", "nibabel": "5.4.2", "pytorch-ignite": "0.5.5", "pillow": "13.0.0"}
 
+
+def metadata(r: Recipe) -> dict:
     factor = 2 ** len(r.presets["gpu"]["segmenter_channels"])  # the deepest level keeps at least 2 voxels
     shape = [f"{factor}*n"] * r.spatial_dims
     io = {"is_patch_data": r.spatial_dims == 3, "spatial_shape": shape, "dtype": "float32"}
@@ -325,10 +326,10 @@ def metadata(r: Recipe) -> dict:
         "schema": "https://github.com/Project-MONAI/MONAI-extra-test-data/releases/download/0.8.1/meta_schema_20240725.json",
         "version": "0.1.0",
         "changelog": {"0.1.0": "first release: GenSeg end2end training, inference and per-case evaluation"},
-        "monai_version": monai.__version__.split("+")[0],
-        "pytorch_version": torch.__version__.split("+")[0],
-        "numpy_version": numpy.__version__,
-        "required_packages_version": {"monai-genseg": __version__, "nibabel": "5.4.2", "pytorch-ignite": "0.5.5", "pillow": "13.0.0"},
+        "monai_version": VERIFIED_WITH["monai"],
+        "pytorch_version": VERIFIED_WITH["torch"],
+        "numpy_version": VERIFIED_WITH["numpy"],
+        "required_packages_version": {"monai-genseg": __version__, **{k: VERIFIED_WITH[k] for k in ("nibabel", "pytorch-ignite", "pillow")}},
         "supported_apps": {},
         "name": f"GenSeg {r.task[0].lower()}{r.task[1:]}",
         "task": f"{r.task} from a few labelled cases",

@@ -54,6 +54,17 @@ class Recipe:
         return len(self.class_names) + 1
 
 
+def photo_2d(name: str, task: str, channels: int, target: str, modality: str, dataset: str, licence: str, layout_note: str = "") -> Recipe:
+    """A binary 2D task on 8-bit images: the intensity scaling, the layout and the descriptions follow from ``channels``."""
+    colour = "RGB" if channels == 3 else "grey,"
+    return Recipe(
+        name=name, task=task, spatial_dims=2, image_channels=channels, class_names=(target,), modality=modality,
+        image_format="RGB" if channels == 3 else "magnitude", dataset=dataset, licence=licence,
+        layout=LAYOUT_2D + (f". {layout_note}" if layout_note else ""), intensity=SCALE_0_255,
+        intensity_text=f"{colour} scaled from 0..255 to [0, 1], resized to the preset size",
+    )
+
+
 RECIPES = {
     r.name: r
     for r in [
@@ -75,50 +86,24 @@ RECIPES = {
             intensity_text="per-volume 0.5-99.5 percentile range scaled to [0, 1] (MR has no absolute scale)",
             presets=_preset_3d([1.0, 1.0, 1.0], [32, 32, 32], [48, 64, 48]),
         ),
-        Recipe(
-            name="skin_lesion2d", task="Skin lesion segmentation in dermoscopy", spatial_dims=2, image_channels=3,
-            class_names=("lesion",), modality="dermoscopy", image_format="RGB",
-            dataset="ISIC 2017 Task 1 (2000 training, 150 validation, 600 test images; https://challenge.isic-archive.com/); out-of-domain test: PH2",
-            licence="ISIC Archive terms (CC-0 / CC-BY-NC per image)", layout=LAYOUT_2D, intensity=SCALE_0_255,
-            intensity_text="RGB scaled from 0..255 to [0, 1], resized to the preset size",
-        ),
-        Recipe(
-            name="breast_us2d", task="Breast lesion segmentation in ultrasound", spatial_dims=2, image_channels=1,
-            class_names=("lesion",), modality="ultrasound", image_format="magnitude",
-            dataset="BUSI, Breast Ultrasound Images (780 images; Al-Dhabyani et al., Data in Brief 2020)",
-            licence="CC0 (as published with the article)",
-            layout=LAYOUT_2D + ". BUSI ships name.png with name_mask.png (and name_mask_1.png for a second lesion): "
-            "`monai-genseg convert-busi SRC DST` merges the masks into this layout",
-            intensity=SCALE_0_255, intensity_text="grey, scaled from 0..255 to [0, 1], resized to the preset size",
-        ),
-        Recipe(
-            name="polyp2d", task="Polyp segmentation in colonoscopy", spatial_dims=2, image_channels=3,
-            class_names=("polyp",), modality="colonoscopy", image_format="RGB",
-            dataset="Kvasir-SEG (1000 images; https://datasets.simula.no/kvasir-seg/) and CVC-ClinicDB (612 images)",
-            licence="research and educational use (see each dataset's terms)", layout=LAYOUT_2D, intensity=SCALE_0_255,
-            intensity_text="RGB scaled from 0..255 to [0, 1], resized to the preset size",
-        ),
-        Recipe(
-            name="foot_ulcer2d", task="Foot ulcer segmentation in clinical photographs", spatial_dims=2, image_channels=3,
-            class_names=("ulcer",), modality="photograph", image_format="RGB",
-            dataset="FUSeg 2021 challenge (1210 images; Wang et al., Sci Rep 10:21897, 2020)",
-            licence="research use; cite Wang et al. 2020", layout=LAYOUT_2D, intensity=SCALE_0_255,
-            intensity_text="RGB scaled from 0..255 to [0, 1], resized to the preset size",
-        ),
-        Recipe(
-            name="placenta_vessel2d", task="Placental vessel segmentation in fetoscopy", spatial_dims=2, image_channels=3,
-            class_names=("vessel",), modality="fetoscopy", image_format="RGB",
-            dataset="FetReg 2021 (EndoVis challenge; Bano et al. 2021); the vessel class of its segmentation masks",
-            licence="research use (see the challenge terms)", layout=LAYOUT_2D, intensity=SCALE_0_255,
-            intensity_text="RGB scaled from 0..255 to [0, 1], resized to the preset size",
-        ),
-        Recipe(
-            name="lung_xray2d", task="Lung segmentation in chest X-ray", spatial_dims=2, image_channels=1,
-            class_names=("lung",), modality="X-ray", image_format="magnitude",
-            dataset="JSRT (247 images), Montgomery County (138) or Shenzhen (566) chest X-ray sets",
-            licence="see each dataset's terms (Montgomery and Shenzhen: public domain, NLM)",
-            layout=LAYOUT_2D + ". Montgomery ships leftMask/ and rightMask/: `monai-genseg convert-montgomery SRC DST` merges them",
-            intensity=SCALE_0_255, intensity_text="grey, scaled from 0..255 to [0, 1], resized to the preset size",
-        ),
+        photo_2d("skin_lesion2d", "Skin lesion segmentation in dermoscopy", 3, "lesion", "dermoscopy",
+                 "ISIC 2017 Task 1 (2000 training, 150 validation, 600 test images; https://challenge.isic-archive.com/); out-of-domain test: PH2",
+                 "ISIC Archive terms (CC-0 / CC-BY-NC per image)"),
+        photo_2d("breast_us2d", "Breast lesion segmentation in ultrasound", 1, "lesion", "ultrasound",
+                 "BUSI, Breast Ultrasound Images (780 images; Al-Dhabyani et al., Data in Brief 2020)", "CC0 (as published with the article)",
+                 layout_note="BUSI ships name.png with name_mask.png (and name_mask_1.png for a second lesion): "
+                 "`monai-genseg convert-busi SRC DST` merges the masks into this layout"),
+        photo_2d("polyp2d", "Polyp segmentation in colonoscopy", 3, "polyp", "colonoscopy",
+                 "Kvasir-SEG (1000 images; https://datasets.simula.no/kvasir-seg/) and CVC-ClinicDB (612 images)",
+                 "research and educational use (see each dataset's terms)"),
+        photo_2d("foot_ulcer2d", "Foot ulcer segmentation in clinical photographs", 3, "ulcer", "photograph",
+                 "FUSeg 2021 challenge (1210 images; Wang et al., Sci Rep 10:21897, 2020)", "research use; cite Wang et al. 2020"),
+        photo_2d("placenta_vessel2d", "Placental vessel segmentation in fetoscopy", 3, "vessel", "fetoscopy",
+                 "FetReg 2021 (EndoVis challenge; Bano et al. 2021); the vessel class of its segmentation masks",
+                 "research use (see the challenge terms)"),
+        photo_2d("lung_xray2d", "Lung segmentation in chest X-ray", 1, "lung", "X-ray",
+                 "JSRT (247 images), Montgomery County (138) or Shenzhen (566) chest X-ray sets",
+                 "see each dataset's terms (Montgomery and Shenzhen: public domain, NLM)",
+                 layout_note="Montgomery ships leftMask/ and rightMask/: `monai-genseg convert-montgomery SRC DST` merges them"),
     ]
 }

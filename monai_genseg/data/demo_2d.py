@@ -14,19 +14,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 from PIL import Image
+
+from monai_genseg.data.demo_liver import smooth_noise
 
 DEMO_VERSION = 1
 SIZE = (96, 96)
-
-
-def smooth_noise(rng: np.random.Generator, shape: tuple[int, int], coarse: int) -> np.ndarray:
-    """Zero-mean, unit-variance noise varying over about shape/coarse pixels."""
-    grid = torch.from_numpy(rng.standard_normal((1, 1, coarse, coarse)).astype(np.float32))
-    field = F.interpolate(grid, size=shape, mode="bicubic", align_corners=True)[0, 0].numpy()
-    return (field - field.mean()) / (field.std() + 1e-6)
 
 
 def blob(rng: np.random.Generator, shape, centre, radius: float, wobble: float = 0.25) -> np.ndarray:

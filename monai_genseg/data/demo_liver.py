@@ -24,10 +24,11 @@ DEFAULT_SHAPE = (80, 64, 40)
 DEFAULT_SPACING = (4.0, 4.0, 5.0)
 
 
-def _smooth_noise(rng: np.random.Generator, shape: tuple[int, ...], coarse: int) -> np.ndarray:
-    """Zero-mean, unit-variance noise that varies smoothly over about shape/coarse voxels."""
-    grid = torch.from_numpy(rng.standard_normal((1, 1, coarse, coarse, coarse)).astype(np.float32))
-    field = F.interpolate(grid, size=shape, mode="trilinear", align_corners=True)[0, 0].numpy()
+def smooth_noise(rng: np.random.Generator, shape: tuple[int, ...], coarse: int) -> np.ndarray:
+    """Zero-mean, unit-variance 2D or 3D noise that varies smoothly over about shape/coarse pixels."""
+    grid = torch.from_numpy(rng.standard_normal((1, 1, *[coarse] * len(shape))).astype(np.float32))
+    mode = "bicubic" if len(shape) == 2 else "trilinear"
+    field = F.interpolate(grid, size=tuple(shape), mode=mode, align_corners=True)[0, 0].numpy()
     return (field - field.mean()) / (field.std() + 1e-6)
 
 
@@ -45,7 +46,7 @@ def liver_phantom(
     image = np.full(shape, -1000.0)
     image[body] = -100.0  # subcutaneous fat
     image[inside_fat] = 50.0  # abdominal wall muscle
-    image[inside_muscle] = 30.0 + 10.0 * _smooth_noise(rng, shape, 6)[inside_muscle]  # bowel and soft tissue
+    image[inside_muscle] = 30.0 + 10.0 * smooth_noise(rng, shape, 6)[inside_muscle]  # bowel and soft tissue
     spine = (x**2 + (y - 0.6 * b) ** 2) < rng.uniform(15, 20) ** 2
     image[spine & inside_muscle] = 450.0
 
@@ -56,8 +57,8 @@ def liver_phantom(
     lobe_radii = radii * np.array([0.6, 0.6, 0.7])
     d1 = sum(((c - m) / rr) ** 2 for c, m, rr in zip((x, y, z), centre, radii))
     d2 = sum(((c - m) / rr) ** 2 for c, m, rr in zip((x, y, z), lobe, lobe_radii))
-    liver = (np.minimum(d1, d2) + 0.15 * _smooth_noise(rng, shape, 5) < 1.0) & inside_muscle & ~spine
-    image[liver] = rng.uniform(55, 70) + 6.0 * _smooth_noise(rng, shape, 10)[liver]
+    liver = (np.minimum(d1, d2) + 0.15 * smooth_noise(rng, shape, 5) < 1.0) & inside_muscle & ~spine
+    image[liver] = rng.uniform(55, 70) + 6.0 * smooth_noise(rng, shape, 10)[liver]
     label = liver.astype(np.uint8)
 
     coords = np.argwhere(liver)
@@ -65,7 +66,7 @@ def liver_phantom(
         c = np.array([axes[i][v] for i, v in enumerate(coords[rng.integers(len(coords))])])
         rad = rng.uniform(6, 16, 3)
         tumour = (sum(((g - m) / rr) ** 2 for g, m, rr in zip((x, y, z), c, rad)) < 1.0) & liver
-        image[tumour] = rng.uniform(15, 30) + 4.0 * _smooth_noise(rng, shape, 8)[tumour]
+        image[tumour] = rng.uniform(15, 30) + 4.0 * smooth_noise(rng, shape, 8)[tumour]
         label[tumour] = 2
 
     image += rng.normal(0.0, 12.0, shape)

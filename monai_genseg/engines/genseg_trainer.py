@@ -209,8 +209,7 @@ class GenSegTrainer(Trainer):
         output.update(seg_out)
         if arch_step:
             output.update(self.architecture_step(masks, synthetic, grads))
-        if self.distributed and arch_step and self.hypergradient == "exact":
-            grads = self._average([g.detach() for g in grads])
+        grads = self._average([g.detach() for g in grads])  # Stage III above used this rank's own unrolled step
         if self._all_finite("segmenter", *grads):
             self._apply(self.optimizer, list(self.network.parameters()), grads)
         self._count_nonfinite_streak()
@@ -287,8 +286,6 @@ class GenSegTrainer(Trainer):
         exact = for_architecture and self.hypergradient == "exact"
         grads = torch.autograd.grad(loss, params, create_graph=exact, retain_graph=for_architecture, allow_unused=True)
         grads = [torch.zeros_like(p) if g is None else g for g, p in zip(grads, params)]
-        if self.distributed and not exact:  # the exact form needs the graph; its step is averaged in _iteration
-            grads = self._average(grads)
         out = {Keys.PRED: logits.detach(), Keys.LOSS: loss.detach(), "loss_real": loss_real.item(), "loss_synthetic": loss_syn.item()}
         return grads, out
 
