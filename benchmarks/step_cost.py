@@ -122,7 +122,7 @@ def main() -> None:
         rows = []
         for name in args.configs:
             cmd = [sys.executable, __file__, "--child", name, str(dims), "--iterations", str(args.iterations), "--device", device]
-            out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
+            out = subprocess.run(cmd, capture_output=True, text=True, encoding="utf-8", errors="replace", check=True).stdout.strip().splitlines()[-1]
             rows.append(json.loads(out))
         base = next((r for r in rows if r["name"] == "baseline"), None)
         if base is None:

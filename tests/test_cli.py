@@ -14,7 +14,7 @@ def test_demo_data_then_check_data(tmp_path):
 def test_check_data_exits_nonzero_listing_problems(tmp_path):
     root = demo_data(output_dir=str(tmp_path / "demo"), num_cases=2)
     proc = subprocess.run(
-        [sys.executable, "-m", "monai_genseg.cli", "check-data", root, "--num_labeled", "4"], capture_output=True, text=True
+        [sys.executable, "-m", "monai_genseg.cli", "check-data", root, "--num_labeled", "4"], capture_output=True, text=True, encoding="utf-8", errors="replace"
     )
     assert proc.returncode == 1
     assert "needs 12 labelled cases (num_labeled + num_val), found 2" in proc.stderr

@@ -55,7 +55,7 @@ def test_demo_trains_then_infers(name, tmp_path):
     cfg = configs(name)
     base = [sys.executable, "-m", "monai.bundle", "run", "--meta_file", str(cfg / "metadata.json"), "--logging_file", str(cfg / "logging.conf")]
     train = subprocess.run(base + ["--config_file", str(cfg / "train.yaml")] + _cli_args(dict(tiny(name), bundle_root=str(tmp_path))),
-                           cwd=tmp_path, capture_output=True, text=True, timeout=600)
+                           cwd=tmp_path, capture_output=True, text=True, encoding="utf-8", errors="replace", timeout=600)
     assert train.returncode == 0, train.stderr[-3000:]
     assert "val_mean_dice" in train.stdout + train.stderr
     ckpt = torch.load(tmp_path / "models" / "genseg_checkpoint.pt", weights_only=True)
@@ -63,7 +63,7 @@ def test_demo_trains_then_infers(name, tmp_path):
 
     patch = {"presets#cpu#patch_size": tiny(name)["presets#cpu#patch_size"]}
     infer = subprocess.run(base + ["--config_file", str(cfg / "inference.yaml")] + _cli_args(dict(patch, bundle_root=str(tmp_path))),
-                           cwd=tmp_path, capture_output=True, text=True, timeout=600)
+                           cwd=tmp_path, capture_output=True, text=True, encoding="utf-8", errors="replace", timeout=600)
     assert infer.returncode == 0, infer.stderr[-3000:]
     inputs = [d["image"] for d in demo_test_images(name)]
     outputs = sorted((tmp_path / "eval" / "predictions").iterdir())

@@ -45,7 +45,7 @@ def run_bundle(configs: list[str], cwd: Path, **overrides) -> subprocess.Complet
     files = [str(CONFIGS / c) for c in configs]
     config_arg = files[0] if len(files) == 1 else json.dumps(files)
     cmd = [sys.executable, "-m", "monai.bundle", "run", "--config_file", config_arg, "--meta_file", META, "--logging_file", LOGGING]
-    proc = subprocess.run(cmd + _cli_args(overrides), cwd=cwd, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(cmd + _cli_args(overrides), cwd=cwd, capture_output=True, text=True, encoding="utf-8", errors="replace", timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc
 
@@ -119,7 +119,7 @@ def test_inference_writes_one_prediction_per_input_with_its_geometry(trained, da
         assert set(np.unique(np.asarray(pred.dataobj))) <= {0, 1, 2}
     # a second run must not clobber the first one's predictions
     files = [sys.executable, "-m", "monai.bundle", "run", "--config_file", str(CONFIGS / "inference.yaml"), "--meta_file", META]
-    again = subprocess.run(files + _cli_args({"bundle_root": str(root), "dataset_dir": str(images)}), capture_output=True, text=True)
+    again = subprocess.run(files + _cli_args({"bundle_root": str(root), "dataset_dir": str(images)}), capture_output=True, text=True, encoding="utf-8", errors="replace")
     assert again.returncode != 0 and "exists already" in again.stderr
 
 

@@ -16,7 +16,7 @@ def test_two_processes_train_and_stay_identical(tmp_path):
     settings = dict(tiny("hippocampus3d"), **{"presets#cpu#epoch_length": 3, "num_labeled": 4, "bundle_root": str(tmp_path)})
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29533", "-m", "monai.bundle", "run",
            "--config_file", files, "--meta_file", str(cfg / "metadata.json"), "--logging_file", str(cfg / "logging.conf")]
-    proc = subprocess.run(cmd + _cli_args(settings), cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(cmd + _cli_args(settings), cwd=tmp_path, capture_output=True, text=True, encoding="utf-8", errors="replace", timeout=600)
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, log[-4000:]
     assert "rank 0: replicas consistent" in log and "rank 1: replicas consistent" in log

@@ -23,11 +23,11 @@ def _train_and_evaluate(name: str, root: Path, dataset: Path, eval_dataset: Path
     cfg = BUNDLE.parent / name / "configs"
     settings = dict(overrides, bundle_root=str(root), dataset_dir=str(dataset), mode="end2end", num_workers=0)
     base = [sys.executable, "-m", "monai.bundle", "run", "--meta_file", str(cfg / "metadata.json"), "--logging_file", str(cfg / "logging.conf")]
-    train = subprocess.run(base + ["--config_file", str(cfg / "train.yaml")] + _cli_args(settings), capture_output=True, text=True, timeout=900)
+    train = subprocess.run(base + ["--config_file", str(cfg / "train.yaml")] + _cli_args(settings), capture_output=True, text=True, encoding="utf-8", errors="replace", timeout=900)
     assert train.returncode == 0, train.stderr[-3000:]
     overlay = json.dumps([str(cfg / "train.yaml"), str(cfg / "evaluate.yaml")])
     extra = {"eval_dataset_dir": str(eval_dataset)} if eval_dataset else {}
-    evaluate = subprocess.run(base + ["--config_file", overlay] + _cli_args(dict(settings, **extra)), capture_output=True, text=True, timeout=900)
+    evaluate = subprocess.run(base + ["--config_file", overlay] + _cli_args(dict(settings, **extra)), capture_output=True, text=True, encoding="utf-8", errors="replace", timeout=900)
     assert evaluate.returncode == 0, evaluate.stderr[-3000:]
     summary = json.loads((root / "eval" / "metrics.json").read_text())["summary"]
     print(f"{name}: " + ", ".join(f"{k} {v['mean']:.3f} (n={v['n']})" for k, v in summary.items() if k.startswith("val_mean_dice")))

@@ -43,7 +43,7 @@ def test_sigkill_then_resume_finishes_the_planned_iterations(tmp_path, dataset):
 def test_a_second_run_does_not_overwrite_the_first(trained, dataset):
     root, _ = trained
     before = (root / "models" / "genseg_checkpoint.pt").read_bytes()
-    proc = subprocess.run(_train_cmd(bundle_root=str(root), dataset_dir=str(dataset), **TINY), capture_output=True, text=True)
+    proc = subprocess.run(_train_cmd(bundle_root=str(root), dataset_dir=str(dataset), **TINY), capture_output=True, text=True, encoding="utf-8", errors="replace")
     assert proc.returncode != 0
     assert "exists from an earlier run" in proc.stderr and "--resume true" in proc.stderr
     assert (root / "models" / "genseg_checkpoint.pt").read_bytes() == before
