@@ -22,7 +22,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from ignite.engine import Events
 from monai.engines.trainer import Trainer
-from monai.engines.utils import default_prepare_batch
+from monai.engines.utils import IterationEvents, default_prepare_batch
 from monai.inferers import Inferer, SimpleInferer
 from monai.utils import CommonKeys as Keys
 from torch.func import functional_call
@@ -36,6 +36,11 @@ MODES = ("end2end", "separate", "baseline")
 
 class GenSegTrainer(Trainer):
     """Bilevel GenSeg training of a segmenter with a searchable mask-to-image generator.
+
+    As in :class:`monai.engines.SupervisedTrainer`, ``state.output`` is decollated at
+    ``IterationEvents.MODEL_COMPLETED``: one dict per batch item with ``image``, ``label``, ``pred``,
+    ``synthetic_image``/``synthetic_label`` and every stage's loss replicated, so MONAI's usual
+    ``from_engine(['loss'], first=True)`` (StatsHandler, MLFlowHandler, ``--tracking mlflow``) works.
 
     Args:
         device: device to train on.
@@ -124,7 +129,7 @@ class GenSegTrainer(Trainer):
         amp: bool = False,
         event_names: list | None = None,
         event_to_attr: dict | None = None,
-        decollate: bool = False,
+        decollate: bool = True,
         to_kwargs: dict | None = None,
     ) -> None:
         if mode not in MODES:
@@ -213,9 +218,9 @@ class GenSegTrainer(Trainer):
         if self._all_finite("segmenter", *grads):
             self._apply(self.optimizer, list(self.network.parameters()), grads)
         self._count_nonfinite_streak()
-        output["genotype"] = self.generator.genotype()
         engine.state.output = output
-        return output
+        engine.fire_event(IterationEvents.MODEL_COMPLETED)  # MONAI's decollation (and user handlers) hook in here
+        return engine.state.output
 
     # ------------------------------------------------------------------ the stages
     def generator_step(self, image: torch.Tensor, label: torch.Tensor) -> dict[str, float]:

@@ -11,6 +11,7 @@ import torch
 from ignite.engine import Engine, Events
 from PIL import Image
 
+from monai_genseg.handlers.stats import output_items
 from monai_genseg.networks import one_hot_mask
 
 
@@ -47,8 +48,8 @@ class SyntheticGallery:
         engine.add_event_handler(Events.ITERATION_COMPLETED(every=self.interval), self)
 
     def __call__(self, engine: Engine) -> None:
-        output = engine.state.output
-        image, label = output["image"][: self.max_rows], output["label"][: self.max_rows]
+        items = output_items(engine.state.output)[: self.max_rows]
+        image, label = torch.stack([i["image"] for i in items]), torch.stack([i["label"] for i in items])
         with torch.no_grad():
             fake = self.generator(one_hot_mask(label, self.num_classes).to(image.device))
         rows = [np.concatenate([_middle(m / (self.num_classes - 1)), _middle(f), _middle(r)], axis=1)

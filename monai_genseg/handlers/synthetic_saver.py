@@ -11,6 +11,8 @@ import SimpleITK as sitk
 import torch
 from ignite.engine import Engine, Events
 
+from monai_genseg.handlers.stats import output_items
+
 
 class SyntheticPairSaver:
     """Write up to ``max_pairs`` synthetic pairs from the trainer output (``synthetic_image``/``synthetic_label``).
@@ -36,17 +38,15 @@ class SyntheticPairSaver:
         engine.add_event_handler(Events.COMPLETED, self)
 
     def __call__(self, engine: Engine) -> None:
-        output = engine.state.output
-        if not isinstance(output, dict) or output.get("synthetic_image") is None:
+        items = [i for i in output_items(engine.state.output) if i.get("synthetic_image") is not None][: self.max_pairs]
+        if not items:
             return
-        images, masks = output["synthetic_image"], output["synthetic_label"]
-        affine = getattr(output.get("image"), "affine", None)
         self.output_dir.mkdir(parents=True, exist_ok=True)
         it = engine.state.iteration
-        for k in range(min(self.max_pairs, images.shape[0])):
-            aff = None if affine is None else (affine[k] if affine.ndim == 3 else affine)
-            write_pair_item(images[k], masks[k], self.output_dir / f"iter{it:06d}_pair{k}", aff)
-        self.logger.info(f"saved {min(self.max_pairs, images.shape[0])} synthetic pairs to {self.output_dir}")
+        for k, item in enumerate(items):
+            affine = getattr(item.get("image"), "affine", None)  # the real item's geometry
+            write_pair_item(item["synthetic_image"], item["synthetic_label"], self.output_dir / f"iter{it:06d}_pair{k}", affine)
+        self.logger.info(f"saved {len(items)} synthetic pairs to {self.output_dir}")
 
 
 def write_pair_item(image: torch.Tensor, mask: torch.Tensor, stem, affine=None, num_classes: int | None = None) -> None:
