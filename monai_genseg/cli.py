@@ -82,6 +82,14 @@ def export(bundle: str, ckpt_file: str | None = None, filepath: str | None = Non
     return f"exported {ckpt_file} to {filepath}"
 
 
+def auto3dseg_template(dest: str, overwrite: bool = False) -> str:
+    """Copy the Auto3DSeg algorithm template 'genseg' into DEST, beside MONAI's own templates there;
+    then AutoRunner(templates_path_or_url=DEST) runs it with them (docs/auto3dseg.md)."""
+    from monai_genseg.auto3dseg import copy_template
+
+    return f"wrote {copy_template(dest, overwrite=overwrite)}"
+
+
 def bundles() -> str:
     """The bundles and the commands that train, evaluate and run them."""
     lines = [f"{name:<18} {r.task} ({r.modality}, {r.spatial_dims}D)" for name, r in sorted(RECIPES.items())]
@@ -94,7 +102,7 @@ def bundles() -> str:
 def main() -> None:
     fire.Fire(
         {"bundles": bundles, "demo-data": demo_data, "check-data": check_data, "synthesize": synthesize, "export": export,
-         "convert-busi": convert_busi_cmd, "convert-montgomery": convert_montgomery_cmd},
+         "auto3dseg-template": auto3dseg_template, "convert-busi": convert_busi_cmd, "convert-montgomery": convert_montgomery_cmd},
         name="monai-genseg",
     )
 
