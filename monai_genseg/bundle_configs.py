@@ -158,7 +158,8 @@ def train_config(r: Recipe) -> dict:
         "preprocessing": {"_target_": "Compose", "transforms": train_tf},
         "dataset": _cache("$@split['train']", "@train#preprocessing"),
         "dataloader": _loader("@train#dataset", batch, True),
-        "arch_dataset": _cache("$@split['val']", arch_tf),
+        # the architecture step reads the validation cases, whoever sets them (MONAI Label overrides validate#dataset#data)
+        "arch_dataset": _cache("@validate#dataset#data", arch_tf),
         "arch_dataloader": _loader("@train#arch_dataset", "@num_val", False),
         # after RAS orientation anatomy has a fixed direction: a flip would swap e.g. anterior and posterior
         "mask_augment": {"_target_": "monai_genseg.transforms.RandMaskAugment", "spatial_dims": r.spatial_dims, "flip_prob": 0.5 if r.spatial_dims == 2 else 0.0},
@@ -172,7 +173,7 @@ def train_config(r: Recipe) -> dict:
              "summary_writer": "$torch.utils.tensorboard.SummaryWriter(@output_dir + '/genotype')"},
             {"_target_": "monai_genseg.handlers.SyntheticGallery", "generator": "@generator_net", "num_classes": "@num_classes",
              "output_dir": "$@output_dir + '/gallery'", "interval": 50},
-            {"_target_": "ignite.handlers.ProgressBar", "persist": False},
+            {"_target_": "monai_genseg.handlers.ProgressBar", "persist": False},
             {"_target_": "monai_genseg.handlers.SyntheticPairSaver", "output_dir": "$@output_dir + '/synthetic'", "max_pairs": 2},
             {"_target_": "monai_genseg.handlers.AtomicCheckpointSaver", "save_dir": "@ckpt_dir", "filename": "genseg_checkpoint.pt",
              "save_dict": save_all, "engine_key": "trainer", "resume": "@resume", "overwrite": "@overwrite"},
@@ -211,7 +212,8 @@ def train_config(r: Recipe) -> dict:
                       "key_val_metric": "@validate#key_metric", "val_handlers": "@validate#handlers", "amp": "@amp"},
     }
     cfg["initialize"] = [
-        _data_check(r, "@datalist", num_required="@num_labeled + @num_val", seed="@seed", source="@data_root"),
+        # the cases this run reads, also when MONAI Label or Auto3DSeg give them instead of the split
+        _data_check(r, "@train#dataset#data + @validate#dataset#data", source="'the training and validation cases'"),
         "$monai.utils.set_determinism(seed=@seed)",
         "$@train#mask_augment.set_random_state(seed=@seed)",
     ]
@@ -299,7 +301,7 @@ def multi_gpu_config(r: Recipe) -> dict:
         "train#dataloader#shuffle": False,
         "train#trainer#distributed": True,
         # every rank validates its share; logging, pictures and checkpoints come from rank 0 only
-        "train#trainer#train_handlers": "$@train#handlers[: 1 if dist.get_rank() > 0 else None]",
+        "train#trainer#train_handlers": "$monai_genseg.bundle.handlers_for_rank(@train#handlers, dist.get_rank())",
         "validate#sampler": {"_target_": "DistributedSampler", "dataset": "@validate#dataset", "even_divisible": False, "shuffle": False},
         "validate#dataloader#sampler": "@validate#sampler",
         "validate#evaluator#val_handlers": "$None if dist.get_rank() > 0 else @validate#handlers",

@@ -90,6 +90,15 @@ def auto3dseg_template(dest: str, overwrite: bool = False) -> str:
     return f"wrote {copy_template(dest, overwrite=overwrite)}"
 
 
+def monailabel_bundle(name: str, dest: str, scale: str = "gpu", model: str | None = None, overwrite: bool = False) -> str:
+    """Write DEST/NAME: bundle NAME for MONAI Label's monaibundle app, with SCALE fixed in its configs and
+    MODEL (a trained models/model.pt) copied in. Then: monailabel start_server --app APP --studies DATA
+    --conf models NAME (docs/monailabel.md)."""
+    from monai_genseg.monailabel import prepare_bundle
+
+    return f"wrote {prepare_bundle(name, dest, scale=scale, model=model, overwrite=overwrite)}"
+
+
 def bundles() -> str:
     """The bundles and the commands that train, evaluate and run them."""
     lines = [f"{name:<18} {r.task} ({r.modality}, {r.spatial_dims}D)" for name, r in sorted(RECIPES.items())]
@@ -102,7 +111,7 @@ def bundles() -> str:
 def main() -> None:
     fire.Fire(
         {"bundles": bundles, "demo-data": demo_data, "check-data": check_data, "synthesize": synthesize, "export": export,
-         "auto3dseg-template": auto3dseg_template, "convert-busi": convert_busi_cmd, "convert-montgomery": convert_montgomery_cmd},
+         "monailabel-bundle": monailabel_bundle, "auto3dseg-template": auto3dseg_template, "convert-busi": convert_busi_cmd, "convert-montgomery": convert_montgomery_cmd},
         name="monai-genseg",
     )
 

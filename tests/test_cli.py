@@ -80,3 +80,25 @@ def test_export_writes_torchscript(tmp_path):
     torch.save(parser.get_parsed_content("network_def").state_dict(), tmp_path / "model.pt")
     export("polyp2d", ckpt_file=str(tmp_path / "model.pt"), filepath=str(tmp_path / "model.ts"))
     assert torch.jit.load(str(tmp_path / "model.ts"))(torch.rand(1, 3, 64, 64)).shape == (1, 2, 64, 64)
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "monai_genseg.cli", *args], capture_output=True, text=True, encoding="utf-8", errors="replace")
+
+
+def test_monailabel_bundle_and_auto3dseg_template_commands(tmp_path):
+    (tmp_path / "model.pt").write_bytes(b"weights")
+    proc = _cli("monailabel-bundle", "hippocampus3d", str(tmp_path / "app"), "--scale", "cpu", "--model", str(tmp_path / "model.pt"))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    bundle = tmp_path / "app" / "hippocampus3d"
+    assert (bundle / "models" / "model.pt").read_bytes() == b"weights" and (bundle / "configs" / "inference.yaml").is_file()
+    again = _cli("monailabel-bundle", "hippocampus3d", str(tmp_path / "app"))
+    assert again.returncode != 0 and "exists; pass overwrite=True" in again.stderr
+    missing = _cli("monailabel-bundle", "hippocampus3d", str(tmp_path / "other"), "--model", str(tmp_path / "nope.pt"))
+    assert missing.returncode != 0 and "nope.pt: no such model file" in missing.stderr
+
+    proc = _cli("auto3dseg-template", str(tmp_path / "templates"))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert {p.name for p in (tmp_path / "templates" / "genseg" / "scripts").iterdir()} >= {"algo.py", "train.py", "infer.py"}
+    help_text = _cli("--help")
+    assert "monailabel-bundle" in help_text.stdout + help_text.stderr

@@ -46,7 +46,8 @@ def algo_config(r: Recipe, datalist: str, dataroot: str, fold: int, bundle_root:
     """The GenSeg training config for one fold: the bundles' wiring with Auto3DSeg's data split and paths."""
     cfg = train_config(r)
     cfg.update(knobs)  # the template's hyper_parameters.yaml: mode, scale, seed, ...
-    cfg.pop("dataset_dir")
+    for key in ("dataset_dir", "data_root", "datalist", "num_labeled"):  # the bundles' own split, replaced by the fold's
+        cfg.pop(key)
     cfg.update({
         "bundle_root": bundle_root,
         "ckpt_path": os.path.join(bundle_root, "models"),  # BundleAlgo.get_score reads progress.yaml here
@@ -54,11 +55,8 @@ def algo_config(r: Recipe, datalist: str, dataroot: str, fold: int, bundle_root:
         "data_list_file_path": datalist,
         "data_file_base_dir": dataroot,
         "fold": fold,
-        "data_root": "@data_file_base_dir",
         "split": "$monai_genseg.auto3dseg.fold_split(@data_list_file_path, @data_file_base_dir, @fold)",
-        "datalist": "$@split['train'] + @split['val']",
-        "num_labeled": "$len(@split['train'])",
-        "num_val": "$len(@split['val'])",
+        "num_val": "$len(@split['val'])",  # the architecture step sees the whole fold at once
     })
     cfg["imports"] = [i for i in cfg["imports"] if i != "$import monai_genseg.auto3dseg"] + ["$import monai_genseg.auto3dseg"]
     cfg["validate"]["handlers"].append({"_target_": "monai_genseg.auto3dseg.ProgressWriter", "path": "$@ckpt_path + '/progress.yaml'",

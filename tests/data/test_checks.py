@@ -105,11 +105,11 @@ def test_bundle_run_stops_on_bad_data_within_seconds_before_building_models(tmp_
     start = time.time()
     proc = subprocess.run(
         [sys.executable, "-m", "monai.bundle", "run", "--config_file", str(BUNDLE_CONFIGS / "train.yaml"),
-         f"--dataset_dir={tmp_path}", f"--bundle_root={tmp_path / 'out'}", "--num_labeled=8", "--num_val=4"],
+         f"--dataset_dir={tmp_path}", f"--bundle_root={tmp_path / 'out'}", "--num_labeled=7", "--num_val=4"],
         capture_output=True, text=True, encoding="utf-8", errors="replace", timeout=120,
     )
     assert proc.returncode != 0
-    assert "DataCheckError" in proc.stderr and "needs 12 labelled cases" in proc.stderr
+    assert "DataCheckError" in proc.stderr and "problem(s) in the training and validation cases" in proc.stderr
     assert "values_lab.nii.gz: label values 7" in proc.stderr and "nan_img.nii.gz" in proc.stderr
     assert time.time() - start < 60
     assert not (tmp_path / "out" / "models").exists()
