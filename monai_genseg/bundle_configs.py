@@ -445,6 +445,9 @@ def render(r: Recipe) -> dict[str, str]:
         "configs/inference.yaml": dump(inference_config(r), f"inference: python -m monai.bundle run --config_file {cfg}/inference.yaml --dataset_dir IMAGES"),
         "configs/metadata.json": json.dumps(metadata(r), indent=4) + "\n",
         "docs/README.md": bundle_readme(r),
+        # the model zoo asks for the data's licence conditions in docs/data_license.txt
+        "docs/data_license.txt": f"Data: {r.dataset}\nLicence: {r.licence}\n"
+        "The weights of this bundle were trained on that data; its terms apply to their use.\n",
     }
 
 
@@ -472,20 +475,57 @@ format=%(asctime)s - %(name)s - %(levelname)s - %(message)s
 """
 
 
+def write_bundle_copy(name: str, dest: str | Path, scale: str, train_settings: dict | None = None, overwrite: bool = False,
+                      note: str = "") -> Path:
+    """Write ``dest/<name>``: the generated bundle with ``scale`` fixed in its train and inference configs
+    (the weights shipped with a copy fit one preset) and ``train_settings`` applied to its train config.
+    Used for MONAI Label and the model zoo; ``bundles/`` itself is never changed."""
+    from monai.bundle import ConfigParser
+
+    if name not in RECIPES:
+        raise ValueError(f"unknown bundle '{name}'; available: {sorted(RECIPES)}.")
+    r = RECIPES[name]
+    if scale not in r.presets:
+        raise ValueError(f"scale must be one of {sorted(r.presets)}, got '{scale}'.")
+    target = Path(dest) / name
+    if target.exists():
+        if not overwrite:
+            raise FileExistsError(f"{target} exists; pass overwrite=True to replace it")
+        shutil.rmtree(target)
+
+    def fixed(cfg: dict, settings: dict) -> str:
+        parser = ConfigParser(cfg)
+        for key, value in settings.items():
+            parser[key] = value  # nested ids such as "presets#cpu#epoch_length" work too
+        return note + to_yaml(parser.get())
+
+    files = dict(render(r), **{"configs/logging.conf": LOGGING_CONF})
+    files["configs/train.yaml"] = fixed(train_config(r), {"scale": scale, **(train_settings or {})})
+    files["configs/inference.yaml"] = fixed(inference_config(r), {"scale": scale})
+    _write_files(target, files)
+    (target / "models").mkdir(exist_ok=True)
+    return target
+
+
+def _write_files(target: Path, files: dict[str, str]) -> list[Path]:
+    """A bundle's generated files below ``target``, and the project's LICENSE beside them."""
+    written = []
+    for rel, text in files.items():
+        path = target / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        written.append(path)
+    license_file = Path(__file__).resolve().parent.parent / "LICENSE"
+    if license_file.is_file():
+        shutil.copyfile(license_file, target / "LICENSE")
+    return written
+
+
 def write_bundles(root: str | Path, names: list[str] | None = None) -> list[Path]:
     """Write (or rewrite) the generated files of each recipe's bundle below ``root``."""
-    root = Path(root)
-    license_file = Path(__file__).resolve().parent.parent / "LICENSE"
     written = []
     for name in names or list(RECIPES):
-        files = dict(render(RECIPES[name]), **{"configs/logging.conf": LOGGING_CONF})
-        for rel, text in files.items():
-            path = root / name / rel
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text)
-            written.append(path)
-        if license_file.is_file():
-            shutil.copyfile(license_file, root / name / "LICENSE")
+        written += _write_files(Path(root) / name, dict(render(RECIPES[name]), **{"configs/logging.conf": LOGGING_CONF}))
     return written
 
 

@@ -99,6 +99,19 @@ def monailabel_bundle(name: str, dest: str, scale: str = "gpu", model: str | Non
     return f"wrote {prepare_bundle(name, dest, scale=scale, model=model, overwrite=overwrite)}"
 
 
+def zoo_package(name: str, dest: str, model: str, scale: str = "gpu", url_base: str | None = None,
+                torchscript: str | None = None, overwrite: bool = False) -> str:
+    """Write DEST/NAME for a model-zoo pull request: the bundle with SCALE fixed and MODEL (a trained
+    models/model.pt, plus TORCHSCRIPT model.ts if given). Files over 25 MB are listed in large_files.yml
+    as URL_BASE/<file> with their md5 instead (upload them there); docs/model_zoo.md."""
+    from monai_genseg.model_zoo import package_for_zoo
+
+    extra = (torchscript,) if torchscript else ()
+    target = package_for_zoo(name, dest, model, scale=scale, url_base=url_base, extra_models=extra, overwrite=overwrite)
+    listed = " (large files in large_files.yml)" if (target / "large_files.yml").exists() else ""
+    return f"wrote {target}{listed}"
+
+
 def bundles() -> str:
     """The bundles and the commands that train, evaluate and run them."""
     lines = [f"{name:<18} {r.task} ({r.modality}, {r.spatial_dims}D)" for name, r in sorted(RECIPES.items())]
@@ -111,7 +124,7 @@ def bundles() -> str:
 def main() -> None:
     fire.Fire(
         {"bundles": bundles, "demo-data": demo_data, "check-data": check_data, "synthesize": synthesize, "export": export,
-         "monailabel-bundle": monailabel_bundle, "auto3dseg-template": auto3dseg_template, "convert-busi": convert_busi_cmd, "convert-montgomery": convert_montgomery_cmd},
+         "zoo-package": zoo_package, "monailabel-bundle": monailabel_bundle, "auto3dseg-template": auto3dseg_template, "convert-busi": convert_busi_cmd, "convert-montgomery": convert_montgomery_cmd},
         name="monai-genseg",
     )
 

@@ -13,19 +13,9 @@ import os
 import shutil
 from pathlib import Path
 
-from monai.bundle import ConfigParser
-
-from monai_genseg.bundle_configs import LOGGING_CONF, inference_config, render, to_yaml, train_config
-from monai_genseg.recipes import RECIPES
+from monai_genseg.bundle_configs import write_bundle_copy
 
 NOTE = "# Prepared for MONAI Label by `monai-genseg monailabel-bundle`: scale fixed, retraining overwrites models/.\n"
-
-
-def _with(cfg: dict, settings: dict) -> dict:
-    parser = ConfigParser(cfg)
-    for key, value in settings.items():
-        parser[key] = value  # nested ids such as "presets#cpu#epoch_length" work too
-    return parser.get()
 
 
 def prepare_bundle(
@@ -47,30 +37,9 @@ def prepare_bundle(
         overrides: further config settings for training, e.g. ``{"presets#gpu#epoch_length": 100}``.
         overwrite: replace an existing ``dest/<name>``.
     """
-    if name not in RECIPES:
-        raise ValueError(f"unknown bundle '{name}'; available: {sorted(RECIPES)}.")
-    r = RECIPES[name]
-    if scale not in r.presets:
-        raise ValueError(f"scale must be one of {sorted(r.presets)}, got '{scale}'.")
     if model is not None and not Path(model).is_file():
         raise FileNotFoundError(f"{model}: no such model file to copy into the bundle.")
-    target = Path(dest) / name
-    if target.exists():
-        if not overwrite:
-            raise FileExistsError(f"{target} exists; pass overwrite=True to replace it")
-        shutil.rmtree(target)
-    files = render(r)
-    files["configs/train.yaml"] = NOTE + to_yaml(_with(train_config(r), {"scale": scale, "overwrite": True, **(overrides or {})}))
-    files["configs/inference.yaml"] = NOTE + to_yaml(_with(inference_config(r), {"scale": scale}))
-    files["configs/logging.conf"] = LOGGING_CONF
-    for rel, text in files.items():
-        path = target / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    licence = Path(__file__).resolve().parent.parent / "LICENSE"
-    if licence.is_file():
-        shutil.copyfile(licence, target / "LICENSE")
-    (target / "models").mkdir(exist_ok=True)
+    target = write_bundle_copy(name, dest, scale, {"overwrite": True, **(overrides or {})}, overwrite=overwrite, note=NOTE)
     if model is not None:
         shutil.copyfile(model, target / "models" / "model.pt")
     return target

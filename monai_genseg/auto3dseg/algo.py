@@ -20,6 +20,7 @@ from monai.bundle import ConfigParser
 from monai_genseg.auto3dseg.run import MULTI_GPU_OVERLAY
 from monai_genseg.auto3dseg.stats import recipe_from_stats
 from monai_genseg.bundle_configs import (
+    LOGGING_CONF,
     _load_transforms,
     multi_gpu_config,
     to_yaml,
@@ -84,6 +85,7 @@ class GensegAlgo(BundleAlgo):
         cfg = algo_config(r, paths["datalist"], paths["dataroot"], fold, os.path.abspath(output_path), knobs)
         _write(config_file, cfg, f"GenSeg fold {fold}, filled by GensegAlgo.fill_template_config from {data_stats_filename}")
         _write(Path(output_path) / MULTI_GPU_OVERLAY, multi_gpu_config(r), "merged by scripts/train.py when run under torchrun")
+        (config_file.parent / "logging.conf").write_text(LOGGING_CONF)  # ConfigWorkflow's default place: INFO to stdout
         filled = {"fold": fold, "num_classes": r.num_classes, "image_channels": r.image_channels, "modality": r.modality,
                   "presets": r.presets, "intensity": r.intensity}
         return {"hyper_parameters.yaml": filled}

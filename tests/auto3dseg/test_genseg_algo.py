@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -117,3 +118,23 @@ def test_template_runs_beside_other_algorithms(tmp_path, liver_input):
     gen.generate(str(tmp_path / "algos"), num_fold=1)
     assert sorted(h["identifier"] for h in gen.get_history()) == ["genseg_0", "plainunet_0"]
     assert (tmp_path / "algos" / "genseg_0" / "configs" / "hyper_parameters.yaml").is_file()
+
+
+def test_fold_trains_under_torchrun_with_the_multi_gpu_overlay(tmp_path, liver_input):
+    """What BundleAlgo runs on a machine with several GPUs: torchrun over scripts/train.py; 2 gloo processes here."""
+    from monai.apps.auto3dseg import DataAnalyzer
+
+    stats, src = tmp_path / "datastats.yaml", tmp_path / "input.yaml"
+    DataAnalyzer(liver_input["datalist"], liver_input["dataroot"], output_path=str(stats), device="cpu", worker=0).get_all_case_stats()
+    src.write_text(yaml.safe_dump(liver_input))
+    gen = BundleGen(algo_path=str(tmp_path), templates_path_or_url=str(TEMPLATES_DIR), data_stats_filename=str(stats), data_src_cfg_name=str(src))
+    gen.generate(str(tmp_path / "algos"), num_fold=1)
+    algo = tmp_path / "algos" / "genseg_0"
+    overrides = [f"--{k}={v if not isinstance(v, list) else ','.join(map(str, v))}" for k, v in TINY.items()]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29541", str(algo / "scripts" / "train.py"), "run",
+           f"--config_file={algo / 'configs' / 'hyper_parameters.yaml'}", *overrides]
+    proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, encoding="utf-8", errors="replace", timeout=600)
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, log[-4000:]
+    assert "rank 0: replicas consistent" in log and "rank 1: replicas consistent" in log
+    assert yaml.safe_load((algo / "models" / "progress.yaml").read_text())[-1]["best_avg_dice_score"] >= 0

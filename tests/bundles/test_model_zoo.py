@@ -8,6 +8,7 @@ import re
 
 import pytest
 import torch
+import yaml
 from monai.bundle import ConfigParser, ckpt_export
 
 from monai_genseg.recipes import RECIPES
@@ -23,7 +24,7 @@ IO_FIELDS = ("type", "format", "num_channels", "spatial_shape", "dtype", "value_
 @pytest.mark.parametrize("name", NAMES)
 def test_required_files_and_metadata(name):
     root = BUNDLE.parent / name
-    for rel in ("configs/metadata.json", "configs/inference.yaml", "configs/train.yaml", "configs/logging.conf", "LICENSE", "docs/README.md"):
+    for rel in ("configs/metadata.json", "configs/inference.yaml", "configs/train.yaml", "configs/logging.conf", "LICENSE", "docs/README.md", "docs/data_license.txt"):
         assert (root / rel).is_file(), rel
     text = (root / "configs" / "metadata.json").read_text()
     meta = json.loads(text)
@@ -53,3 +54,30 @@ def test_torchscript_export_reloads_with_the_same_output(name, tmp_path):
     net.eval()
     with torch.no_grad():
         torch.testing.assert_close(scripted(x), net(x))
+
+
+def test_zoo_package_lists_large_weights_in_large_files_yml(tmp_path):
+    """Over the limit, weights leave the package for large_files.yml, and MONAI's own download_large_files
+    fetches them back with the hash checked; under it, they are copied."""
+    from monai.bundle import download_large_files
+
+    from monai_genseg.model_zoo import package_for_zoo
+
+    uploads = tmp_path / "uploads"
+    uploads.mkdir()
+    model = uploads / "model.pt"
+    torch.save({"w": torch.arange(4096, dtype=torch.float32)}, model)
+    with pytest.raises(ValueError, match="over the zoo's .* MB limit; pass url_base"):
+        package_for_zoo("liver3d", tmp_path / "zoo", model, limit=1024)
+
+    pkg = package_for_zoo("liver3d", tmp_path / "zoo", model, url_base=uploads.as_uri(), limit=1024)
+    assert not (pkg / "models" / "model.pt").exists()
+    (entry,) = yaml.safe_load((pkg / "large_files.yml").read_text())["large_files"]
+    assert entry["path"] == "models/model.pt" and entry["hash_type"] == "md5" and entry["url"].endswith("/model.pt")
+    assert yaml.safe_load((pkg / "configs" / "inference.yaml").read_text())["scale"] == "gpu"
+    download_large_files(bundle_path=str(pkg))
+    assert (pkg / "models" / "model.pt").read_bytes() == model.read_bytes()
+
+    small = package_for_zoo("liver3d", tmp_path / "zoo_small", model, scale="cpu")
+    assert (small / "models" / "model.pt").read_bytes() == model.read_bytes() and not (small / "large_files.yml").exists()
+    assert yaml.safe_load((small / "configs" / "train.yaml").read_text())["overwrite"] is False  # the zoo copy keeps the safety net
