@@ -77,16 +77,11 @@ def check_prediction_targets(datalist: list[dict], output_dir: str, postfix: str
         raise FileExistsError("refusing to overwrite files:\n" + "\n".join(problems))
 
 
-def refuse_distributed_resume(resume: bool) -> None:
-    """Resuming restores the checkpoint on rank 0 only, which would leave the other replicas behind."""
-    if resume:
-        raise ValueError("--resume is for single-process runs; resume with train.yaml alone, or start the multi-GPU run afresh.")
-
-
-EVERY_RANK_HANDLERS = ("ValidationHandler", "CheckpointLoader")
+EVERY_RANK_HANDLERS = ("ValidationHandler", "CheckpointLoader", "AtomicCheckpointSaver")
 
 
 def handlers_for_rank(handlers: list, rank: int) -> list:
-    """Rank 0 runs every handler; the other ranks only those that must run on every replica (validation,
-    whose metric is reduced across ranks, and loading weights, e.g. the CheckpointLoader MONAI Label prepends)."""
+    """Rank 0 runs every handler; the other ranks only those that must run on every replica: validation,
+    whose metric is reduced across ranks, and loading weights (the CheckpointLoader MONAI Label prepends,
+    and AtomicCheckpointSaver's resume; it writes on rank 0 only)."""
     return list(handlers) if rank == 0 else [h for h in handlers if type(h).__name__ in EVERY_RANK_HANDLERS]

@@ -153,6 +153,7 @@ def train_config(r: Recipe) -> dict:
                                           ("optimizer", "optimizer"), ("generator_optimizer", "generator_optimizer"),
                                           ("discriminator_optimizer", "discriminator_optimizer"), ("arch_optimizer", "arch_optimizer"),
                                           ("random_states", "random_states")]}
+    save_all["best_metric"] = {"_target_": "monai_genseg.handlers.BestMetricState", "engine": "@validate#evaluator"}
     cfg["train"] = {
         "augmentation": _augmentation(r),
         "preprocessing": {"_target_": "Compose", "transforms": train_tf},
@@ -308,7 +309,6 @@ def multi_gpu_config(r: Recipe) -> dict:
         "initialize": [
             "$dist.is_initialized() or dist.init_process_group(backend='nccl' if torch.cuda.is_available() else 'gloo')",
             "$torch.cuda.set_device(@device) if torch.cuda.is_available() else None",
-            "$monai_genseg.bundle.refuse_distributed_resume(@resume)",
         ] + train_config(r)["initialize"],
         "run": ["$@train#trainer.run()"],
         "finalize": ["$dist.is_initialized() and dist.destroy_process_group()"],

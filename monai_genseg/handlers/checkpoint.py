@@ -68,6 +68,22 @@ class RandomStates:
             torch.cuda.set_rng_state_all(state["cuda"])
 
 
+class BestMetricState:
+    """An evaluator's best key metric as a ``state_dict``, so that a resumed run keeps comparing against
+    the best so far: without it the first validation after a resume would replace ``model.pt`` with a
+    worse model."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def state_dict(self) -> dict:
+        return {"best_metric": float(self.engine.state.best_metric), "best_metric_epoch": int(self.engine.state.best_metric_epoch)}
+
+    def load_state_dict(self, state: Mapping) -> None:
+        self.engine.state.best_metric = state["best_metric"]
+        self.engine.state.best_metric_epoch = state["best_metric_epoch"]
+
+
 def _numpy_state(state: tuple) -> dict:
     return {"keys": torch.from_numpy(state[1].astype(np.int64)), "pos": int(state[2]), "has_gauss": int(state[3]), "gauss": float(state[4])}
 
@@ -87,7 +103,8 @@ class AtomicCheckpointSaver:
     ``models/model.pt``. Either saves every ``interval`` epochs and at completion (training), or,
     with ``save_key_metric=True``, whenever the engine's key metric reaches a new best (validation).
     An existing file from an earlier run is never replaced silently: attaching fails unless
-    ``resume`` (load it and continue) or ``overwrite`` is set.
+    ``resume`` (load it and continue) or ``overwrite`` is set. Under ``torch.distributed`` only rank 0
+    writes; attached on every rank, it resumes every replica from the same file.
 
     Args:
         save_dir: folder of the checkpoint.
@@ -158,6 +175,8 @@ class AtomicCheckpointSaver:
             self(engine)
 
     def __call__(self, engine: Engine | None = None) -> None:
+        if torch.distributed.is_available() and torch.distributed.is_initialized() and torch.distributed.get_rank() > 0:
+            return  # the replicas are identical: rank 0 writes, every rank loads when resuming
         states = {k: v.state_dict() for k, v in self.save_dict.items()}  # type: ignore[attr-defined]
         atomic_torch_save(next(iter(states.values())) if len(states) == 1 else states, self.path)
         self.logger.info(f"saved checkpoint {self.path}")

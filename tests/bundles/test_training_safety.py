@@ -29,13 +29,15 @@ def test_sigkill_then_resume_finishes_the_planned_iterations(tmp_path, dataset):
     assert proc.poll() is None, "training ended before it could be killed"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    killed_at = torch.load(ckpt, weights_only=True)["trainer"]["iteration"]
+    killed = torch.load(ckpt, weights_only=True)
+    killed_at = killed["trainer"]["iteration"]
     assert 3 <= killed_at < 12
 
     resumed = run_bundle(["train.yaml"], cwd=tmp_path, resume=True, **settings)
     assert f"resumed from {ckpt}" in resumed.stdout + resumed.stderr
     final = torch.load(ckpt, weights_only=True)
     assert final["trainer"]["iteration"] == 12 and final["trainer"]["max_epochs"] == 4
+    assert final["best_metric"]["best_metric"] >= killed["best_metric"]["best_metric"]  # the best so far was kept
     torch.load(tmp_path / "models" / "model.pt", weights_only=True)
     assert not [p for p in (tmp_path / "models").iterdir() if p.name.startswith(".")], "partial files left behind"
 

@@ -20,3 +20,41 @@ def test_gallery_pairs_and_genotype_history(trainer_factory, tmp_path):
     assert sorted(p.name for p in (tmp_path / "pairs").iterdir()) == ["iter000004_pair0_image.png", "iter000004_pair0_mask.png"]
     assert [it for it, _ in genotype.history] == [2, 4]
     assert genotype.history[-1][1] == trainer.generator.genotype()
+
+
+def test_best_metric_survives_a_resume_so_model_pt_is_not_replaced_by_a_worse_model(tmp_path):
+    import torch
+    from monai.engines import SupervisedEvaluator
+
+    from monai_genseg.handlers import AtomicCheckpointSaver, BestMetricState
+
+    def evaluator(dice: float) -> SupervisedEvaluator:
+        net = torch.nn.Conv2d(1, 2, 1)
+        data = [{"image": torch.zeros(1, 1, 4, 4), "label": torch.zeros(1, 1, 4, 4)}]
+        ev = SupervisedEvaluator(device="cpu", val_data_loader=data, network=net, decollate=False,
+                                 key_val_metric={"dice": _Constant(dice)})
+        AtomicCheckpointSaver(tmp_path, {"model": net}, filename="model.pt", save_key_metric=True, overwrite=True).attach(ev)
+        return ev
+
+    first = evaluator(0.8)
+    first.run(global_epoch=1)  # as ValidationHandler runs it after the trainer's epoch 1
+    state = BestMetricState(first).state_dict()
+    assert state == {"best_metric": 0.8, "best_metric_epoch": 1}
+    saved = (tmp_path / "model.pt").read_bytes()
+
+    resumed = evaluator(0.5)  # a fresh process: worse validation after the resume
+    BestMetricState(resumed).load_state_dict(state)
+    resumed.run(global_epoch=2)
+    assert resumed.state.best_metric == 0.8 and (tmp_path / "model.pt").read_bytes() == saved
+
+
+class _Constant:
+    """An ignite metric that always reads ``value``."""
+
+    def __init__(self, value: float) -> None:
+        self.value = value
+
+    def attach(self, engine, name: str) -> None:
+        from ignite.engine import Events
+
+        engine.add_event_handler(Events.EPOCH_COMPLETED, lambda e: e.state.metrics.__setitem__(name, self.value))
