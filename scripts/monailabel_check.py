@@ -6,7 +6,7 @@ that the check takes minutes on a CPU. Then, unless ``--no-server``, the same th
 server on localhost, as ``docs/monailabel.md`` describes. It prints one JSON summary and exits
 non-zero when a check fails.
 
-    python scripts/monailabel_check.py --work /tmp/monailabel_check
+    python scripts/monailabel_check.py [--work NEW_FOLDER]
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import json
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -92,7 +93,7 @@ def server_round_trip(work: Path, studies: Path, trained: Path, model: Path, por
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--work", default="/tmp/monailabel_check", help="scratch folder (replaced)")
+    parser.add_argument("--work", default=None, help="a new scratch folder (default: a fresh temporary one)")
     parser.add_argument("--bundle", default="liver3d")
     parser.add_argument("--server", action=argparse.BooleanOptionalAction, default=True, help="also start a server on localhost")
     parser.add_argument("--port", type=int, default=8123)
@@ -105,9 +106,10 @@ def main() -> int:
 
     from monai_genseg.monailabel import prepare_bundle
 
-    work = Path(args.work)
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
+    work = Path(args.work or tempfile.mkdtemp(prefix="monailabel_check_"))
+    if work.exists() and any(work.iterdir()):
+        parser.error(f"{work} is not empty; give a new folder (nothing of yours is overwritten)")
+    work.mkdir(parents=True, exist_ok=True)
     studies = datastore_layout(work, num_cases=8)
     datastore = LocalDatastore(str(studies), extensions=("*.nii.gz",), auto_reload=False)
     bundle = prepare_bundle(args.bundle, work / "model", scale="cpu", overrides=QUICK)

@@ -2,7 +2,7 @@
 # Build a separate environment with MONAI Label, install this project into it, and run MONAI Label's
 # BundleTrainTask and BundleInferTask on a GenSeg bundle (scripts/monailabel_check.py).
 # MONAI Label stays out of the project's dependencies and default CI: it pins numpy < 2 and needs
-# torchvision. Usage: bash scripts/monailabel_check.sh [--work DIR]      (VENV=... to choose the environment)
+# torchvision. Usage: bash scripts/monailabel_check.sh [--work NEW_DIR]      (VENV=... to choose the environment)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
