@@ -57,7 +57,8 @@ def algo_config(r: Recipe, datalist: str, dataroot: str, fold: int, bundle_root:
         "data_file_base_dir": dataroot,
         "fold": fold,
         "split": "$monai_genseg.auto3dseg.fold_split(@data_list_file_path, @data_file_base_dir, @fold)",
-        "num_val": "$len(@split['val'])",  # the architecture step sees the whole fold at once
+        # the architecture step's batch: the whole fold up to 8 cases (the bundles' num_val), then it cycles through the fold
+        "num_val": "$min(len(@split['val']), 8)",
     })
     cfg["imports"] = [i for i in cfg["imports"] if i != "$import monai_genseg.auto3dseg"] + ["$import monai_genseg.auto3dseg"]
     cfg["validate"]["handlers"].append({"_target_": "monai_genseg.auto3dseg.ProgressWriter", "path": "$@ckpt_path + '/progress.yaml'",
