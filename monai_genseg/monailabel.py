@@ -3,8 +3,9 @@
 MONAI Label loads a bundle folder as is: it reads ``configs/inference.yaml`` and ``configs/train.yaml``
 and puts its own values into them (``bundle_root``, the data, ``train#trainer#max_epochs``, and a
 ``CheckpointLoader`` at the front of ``train#handlers``). It cannot choose a preset, and it retrains
-over the same ``models/model.pt``. So the copy written here fixes ``scale`` in both configs, and
-sets ``overwrite: true`` in its train config. It does that to this copy only, never to ``bundles/``.
+over the same ``models/model.pt``. So the copy written here fixes ``scale`` in both configs, sets
+``overwrite: true`` in its train config, and adds a loader that continues the generator from the
+previous training. It does that to this copy only, never to ``bundles/``.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ import os
 import shutil
 from pathlib import Path
 
-from monai_genseg.bundle_configs import write_bundle_copy
+from monai_genseg.bundle_configs import train_config, write_bundle_copy
+from monai_genseg.recipes import RECIPES
 
+GENSEG_CHECKPOINT = "@ckpt_dir + '/genseg_checkpoint.pt'"
 NOTE = "# Prepared for MONAI Label by `monai-genseg monailabel-bundle`: scale fixed, retraining overwrites models/.\n"
 
 
@@ -39,7 +42,15 @@ def prepare_bundle(
     """
     if model is not None and not Path(model).is_file():
         raise FileNotFoundError(f"{model}: no such model file to copy into the bundle.")
-    target = write_bundle_copy(name, dest, scale, {"overwrite": True, **(overrides or {})}, overwrite=overwrite, note=NOTE)
+    if name not in RECIPES:
+        raise ValueError(f"unknown bundle '{name}'; available: {sorted(RECIPES)}.")
+    # MONAI Label's CheckpointLoader restores the segmenter only; this one continues the generator (its
+    # architecture logits included) and the discriminator from the previous training, once there is one
+    continue_gan = {"_target_": "CheckpointLoader", "_disabled_": f"$not os.path.exists({GENSEG_CHECKPOINT})",
+                    "load_path": f"${GENSEG_CHECKPOINT}", "map_location": "@device",
+                    "load_dict": {"generator": "@generator_net", "discriminator": "@discriminator_net"}}
+    settings = {"overwrite": True, "train#handlers": train_config(RECIPES[name])["train"]["handlers"] + [continue_gan], **(overrides or {})}
+    target = write_bundle_copy(name, dest, scale, settings, overwrite=overwrite, note=NOTE)
     if model is not None:
         shutil.copyfile(model, target / "models" / "model.pt")
     return target

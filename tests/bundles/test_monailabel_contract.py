@@ -92,6 +92,7 @@ def test_train_task_trains_on_its_cases_then_continues_from_model_pt(bundle, cas
     cache.mkdir()
     proc = run_train_task(bundle, train_task_overrides(bundle, cases[:4], cases[4:]), cache)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "Restored all variables" not in proc.stdout + proc.stderr  # nothing to continue from yet
     model = bundle / "models" / "model.pt"
     first = model.read_bytes()
     assert not any(cache.iterdir())  # the demo data was never made: only MONAI Label's cases were read
@@ -99,6 +100,7 @@ def test_train_task_trains_on_its_cases_then_continues_from_model_pt(bundle, cas
     proc = run_train_task(bundle, train_task_overrides(bundle, cases[:4], cases[4:], max_epochs=2), cache)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert f"Restored all variables from {model}" in proc.stdout + proc.stderr
+    assert f"Restored all variables from {bundle / 'models' / 'genseg_checkpoint.pt'}" in proc.stdout + proc.stderr  # the generator too
     assert model.read_bytes() != first  # retraining replaced the best model, as MONAI Label expects
 
 
