@@ -46,7 +46,8 @@ def prepare_bundle(
         raise ValueError(f"unknown bundle '{name}'; available: {sorted(RECIPES)}.")
     # MONAI Label's CheckpointLoader restores the segmenter only; this one continues the generator (its
     # architecture logits included) and the discriminator from the previous training, once there is one
-    continue_gan = {"_target_": "CheckpointLoader", "_disabled_": f"$not os.path.exists({GENSEG_CHECKPOINT})",
+    # (its _target_ is spelt out: MONAI Label adds its own loader only if no handler's _target_ is "CheckpointLoader")
+    continue_gan = {"_target_": "monai.handlers.CheckpointLoader", "_disabled_": f"$not os.path.exists({GENSEG_CHECKPOINT})",
                     "load_path": f"${GENSEG_CHECKPOINT}", "map_location": "@device",
                     "load_dict": {"generator": "@generator_net", "discriminator": "@discriminator_net"}}
     settings = {"overwrite": True, "train#handlers": train_config(RECIPES[name])["train"]["handlers"] + [continue_gan], **(overrides or {})}

@@ -44,12 +44,13 @@ def bundle(tmp_path_factory) -> Path:
 
 
 def train_task_overrides(bundle: Path, train: list[dict], val: list[dict], max_epochs: int = 1) -> dict:
-    """BundleTrainTask.__call__'s overrides: the literal train#handlers with a CheckpointLoader in front once model.pt exists."""
+    """BundleTrainTask.__call__'s overrides: the literal train#handlers with a CheckpointLoader in front once
+    model.pt exists, unless some handler's ``_target_`` is already the string "CheckpointLoader"."""
     parser = ConfigParser()
     parser.read_config(str(bundle / "configs" / "train.yaml"))
     handlers = parser.get("train#handlers", [])
     model = bundle / "models" / "model.pt"
-    if model.exists():
+    if model.exists() and not [h for h in handlers if h.get("_target_") == "CheckpointLoader"]:
         handlers.insert(0, {"_target_": "CheckpointLoader", "load_path": str(model), "load_dict": {"model": "$@network"}, "strict": False})
     return {"bundle_root": str(bundle), "train#trainer#max_epochs": max_epochs, "train#dataset#data": train, "device": "cpu",
             "train#handlers": handlers, "validate#dataset#data": val}
