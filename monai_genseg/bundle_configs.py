@@ -11,6 +11,7 @@ change to the trainer's wiring is made once. Regenerate after editing this file 
 
 from __future__ import annotations
 
+import copy
 import json
 import shutil
 import sys
@@ -494,7 +495,7 @@ def write_bundle_copy(name: str, dest: str | Path, scale: str, train_settings: d
         shutil.rmtree(target)
 
     def fixed(cfg: dict, settings: dict) -> str:
-        parser = ConfigParser(cfg)
+        parser = ConfigParser(copy.deepcopy(cfg))  # the configs share the recipe's presets: never edit those in place
         for key, value in settings.items():
             parser[key] = value  # nested ids such as "presets#cpu#epoch_length" work too
         return note + to_yaml(parser.get())
