@@ -77,11 +77,13 @@ def check_prediction_targets(datalist: list[dict], output_dir: str, postfix: str
         raise FileExistsError("refusing to overwrite files:\n" + "\n".join(problems))
 
 
-EVERY_RANK_HANDLERS = ("ValidationHandler", "CheckpointLoader", "AtomicCheckpointSaver")
-
-
 def handlers_for_rank(handlers: list, rank: int) -> list:
     """Rank 0 runs every handler; the other ranks only those that must run on every replica: validation,
     whose metric is reduced across ranks, and loading weights (the CheckpointLoader MONAI Label prepends,
     and AtomicCheckpointSaver's resume; it writes on rank 0 only)."""
-    return list(handlers) if rank == 0 else [h for h in handlers if type(h).__name__ in EVERY_RANK_HANDLERS]
+    from monai.handlers import CheckpointLoader, ValidationHandler
+
+    from monai_genseg.handlers import AtomicCheckpointSaver
+
+    every_rank = (ValidationHandler, CheckpointLoader, AtomicCheckpointSaver)
+    return list(handlers) if rank == 0 else [h for h in handlers if isinstance(h, every_rank)]

@@ -20,7 +20,7 @@ from pathlib import Path
 import yaml
 
 from monai_genseg import __version__
-from monai_genseg.recipes import RECIPES, Recipe
+from monai_genseg.recipes import RECIPES, Recipe, get_recipe
 
 IMPORTS = ["$import os", "$import numpy", "$import torch", "$import torch.utils.tensorboard", "$import monai", "$import monai_genseg",
            "$import monai_genseg.bundle", "$import monai_genseg.data", "$import monai_genseg.handlers"]
@@ -483,9 +483,7 @@ def write_bundle_copy(name: str, dest: str | Path, scale: str, train_settings: d
     Used for MONAI Label and the model zoo; ``bundles/`` itself is never changed."""
     from monai.bundle import ConfigParser
 
-    if name not in RECIPES:
-        raise ValueError(f"unknown bundle '{name}'; available: {sorted(RECIPES)}.")
-    r = RECIPES[name]
+    r = get_recipe(name)
     if scale not in r.presets:
         raise ValueError(f"scale must be one of {sorted(r.presets)}, got '{scale}'.")
     target = Path(dest) / name

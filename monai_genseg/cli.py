@@ -13,7 +13,7 @@ import fire
 from monai_genseg.data import demo_dataset, load_datalist, require_valid_dataset
 from monai_genseg.data.checks import DataCheckError
 from monai_genseg.data.converters import convert_busi, convert_montgomery
-from monai_genseg.recipes import RECIPES
+from monai_genseg.recipes import RECIPES, get_recipe
 
 BUNDLES = Path(__file__).resolve().parent.parent / "bundles"
 
@@ -32,9 +32,7 @@ def demo_data(task: str = "liver3d", output_dir: str | None = None, num_cases: i
 def check_data(dataset_dir: str, bundle: str = "liver3d", num_labeled: int = 32, num_val: int = 8, seed: int = 0) -> str:
     """Check DATASET_DIR (MSD folder, images/ + masks/ folder, or datalist JSON) for BUNDLE: every problem
     of the cases a run would use, one per line; exit status 1 if there is any."""
-    if bundle not in RECIPES:
-        raise ValueError(f"unknown bundle '{bundle}'; available: {sorted(RECIPES)}.")
-    r = RECIPES[bundle]
+    r = get_recipe(bundle)
     datalist = load_datalist(dataset_dir, check_files=False)
     try:
         report = require_valid_dataset(
@@ -71,8 +69,7 @@ def export(bundle: str, ckpt_file: str | None = None, filepath: str | None = Non
 
     from monai_genseg.bundle import default_bundle_root
 
-    if bundle not in RECIPES:
-        raise ValueError(f"unknown bundle '{bundle}'; available: {sorted(RECIPES)}.")
+    get_recipe(bundle)
     root = default_bundle_root(bundle)
     cfg = f"{BUNDLES}/{bundle}/configs"
     ckpt_file = ckpt_file or f"{root}/models/model.pt"

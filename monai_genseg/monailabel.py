@@ -15,7 +15,7 @@ import shutil
 from pathlib import Path
 
 from monai_genseg.bundle_configs import train_config, write_bundle_copy
-from monai_genseg.recipes import RECIPES
+from monai_genseg.recipes import get_recipe
 
 GENSEG_CHECKPOINT = "@ckpt_dir + '/genseg_checkpoint.pt'"
 NOTE = "# Prepared for MONAI Label by `monai-genseg monailabel-bundle`: scale fixed, retraining overwrites models/.\n"
@@ -42,15 +42,13 @@ def prepare_bundle(
     """
     if model is not None and not Path(model).is_file():
         raise FileNotFoundError(f"{model}: no such model file to copy into the bundle.")
-    if name not in RECIPES:
-        raise ValueError(f"unknown bundle '{name}'; available: {sorted(RECIPES)}.")
     # MONAI Label's CheckpointLoader restores the segmenter only; this one continues the generator (its
     # architecture logits included) and the discriminator from the previous training, once there is one
     # (its _target_ is spelt out: MONAI Label adds its own loader only if no handler's _target_ is "CheckpointLoader")
     continue_gan = {"_target_": "monai.handlers.CheckpointLoader", "_disabled_": f"$not os.path.exists({GENSEG_CHECKPOINT})",
                     "load_path": f"${GENSEG_CHECKPOINT}", "map_location": "@device",
                     "load_dict": {"generator": "@generator_net", "discriminator": "@discriminator_net"}}
-    settings = {"overwrite": True, "train#handlers": train_config(RECIPES[name])["train"]["handlers"] + [continue_gan], **(overrides or {})}
+    settings = {"overwrite": True, "train#handlers": train_config(get_recipe(name))["train"]["handlers"] + [continue_gan], **(overrides or {})}
     target = write_bundle_copy(name, dest, scale, settings, overwrite=overwrite, note=NOTE)
     if model is not None:
         shutil.copyfile(model, target / "models" / "model.pt")

@@ -107,3 +107,10 @@ RECIPES = {
                  layout_note="Montgomery ships leftMask/ and rightMask/: `monai-genseg convert-montgomery SRC DST` merges them"),
     ]
 }
+
+
+def get_recipe(name: str) -> Recipe:
+    """The recipe of bundle ``name``, or an error that lists the bundles there are."""
+    if name not in RECIPES:
+        raise ValueError(f"unknown bundle '{name}'; available: {sorted(RECIPES)}.")
+    return RECIPES[name]

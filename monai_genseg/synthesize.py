@@ -13,7 +13,7 @@ from monai_genseg.bundle import IMAGE_PATTERNS
 from monai_genseg.data.datalist import file_stem
 from monai_genseg.handlers.synthetic_saver import write_pair_item
 from monai_genseg.networks import one_hot_mask
-from monai_genseg.recipes import RECIPES
+from monai_genseg.recipes import get_recipe
 from monai_genseg.transforms import MaskToLabels, RandMaskAugment
 
 BUNDLES = Path(__file__).resolve().parent.parent / "bundles"
@@ -37,9 +37,7 @@ def synthesize(bundle: str, checkpoint: str, masks: str, output_dir: str, num: i
 
     3D pairs are NIfTI with the mask's affine, 2D pairs PNG; existing files are never overwritten.
     """
-    if bundle not in RECIPES:
-        raise ValueError(f"unknown bundle '{bundle}'; available: {sorted(RECIPES)}.")
-    recipe = RECIPES[bundle]
+    recipe = get_recipe(bundle)
     files = sorted({str(p) for pattern in IMAGE_PATTERNS for p in Path(masks).expanduser().glob(pattern)})
     if not files:
         raise FileNotFoundError(f"{masks}: no mask files ({', '.join(IMAGE_PATTERNS)}).")
