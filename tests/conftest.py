@@ -35,6 +35,8 @@ def make_trainer(
     hypergradient: str = "finite_difference",
     iterations: int = 4,
     warmup: int = 0,
+    train: DataLoader | None = None,
+    optimizer_class: type = torch.optim.Adam,
     **kwargs,
 ) -> GenSegTrainer:
     torch.manual_seed(0)
@@ -43,7 +45,7 @@ def make_trainer(
     disc = PatchDiscriminator(num_layers_d=2, spatial_dims=spatial_dims, channels=4, in_channels=3, norm="instance")
     augment = RandMaskAugment(spatial_dims)
     augment.set_random_state(0)
-    train = DataLoader(blob_pairs(4, spatial_dims, size), batch_size=2)
+    train = DataLoader(blob_pairs(4, spatial_dims, size), batch_size=2) if train is None else train
     val = DataLoader(blob_pairs(3, spatial_dims, size, seed=1), batch_size=3)
     return GenSegTrainer(
         device="cpu",
@@ -51,7 +53,7 @@ def make_trainer(
         epoch_length=iterations,
         train_data_loader=train,
         network=seg,
-        optimizer=torch.optim.Adam(seg.parameters(), 1e-2),
+        optimizer=optimizer_class(seg.parameters(), 1e-2),
         loss_function=DiceCELoss(to_onehot_y=True, softmax=True),
         generator=gen,
         generator_optimizer=torch.optim.Adam(gen.weight_parameters(), 2e-4),

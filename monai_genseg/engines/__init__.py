@@ -1,4 +1,4 @@
-from .genseg_trainer import MODES, GenSegTrainer
-from .hypergradient import HYPERGRADIENT_METHODS, unrolled_hypergradient
+from .genseg_trainer import MODES, GenSegTrainer, ModeFacts
+from .hypergradient import HYPERGRADIENT_METHODS, UNROLLS, adam_update, sgd_update, unrolled_hypergradient
 
-__all__ = ["MODES", "GenSegTrainer", "HYPERGRADIENT_METHODS", "unrolled_hypergradient"]
+__all__ = ["MODES", "GenSegTrainer", "ModeFacts", "HYPERGRADIENT_METHODS", "UNROLLS", "adam_update", "sgd_update", "unrolled_hypergradient"]

@@ -5,8 +5,20 @@ Stage II  segmenter: real pairs plus synthetic pairs G(augment(mask)), the synth
 Stage III architecture: the hypergradient of the real validation loss after one unrolled segmenter
           step, with respect to the generator's architecture logits (see ``hypergradient.py``).
 
-``mode="separate"`` warms the generator up and freezes it (Stage II only); ``mode="baseline"`` trains
-the segmenter on the real pairs alone. All modes share the data, the seed and the segmenter steps.
+A mode is three facts (:class:`ModeFacts`): whether synthetic pairs are used, whether the generator
+keeps training (Stage I), and whether the feedback loop runs (Stage III):
+
+==========  ==========  ===============  =========
+mode        synthetic   trains G         feedback
+==========  ==========  ===============  =========
+end2end     yes         yes              yes       GenSeg
+joint       yes         yes              no        end2end without Stage III: ``end2end - joint`` is the feedback's own value
+separate    yes         no (warm-up)     no        a frozen pix2pix generator
+baseline    no          no               no        real pairs only
+==========  ==========  ===============  =========
+
+All modes share the data, the seed, the real batch stream (the warm-up draws from its own random
+state) and the segmenter steps; the modes with synthetic pairs push twice the images per step.
 """
 
 from __future__ import annotations
@@ -14,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
+from dataclasses import dataclass
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
@@ -26,12 +39,28 @@ from monai.engines.utils import IterationEvents, default_prepare_batch
 from monai.inferers import Inferer, SimpleInferer
 from monai.utils import CommonKeys as Keys
 from torch.func import functional_call
+from monai.transforms import Randomizable
 from torch.optim import Optimizer
 
-from monai_genseg.engines.hypergradient import HYPERGRADIENT_METHODS, unrolled_hypergradient
+from monai_genseg.engines.hypergradient import HYPERGRADIENT_METHODS, UNROLLS, adam_update, sgd_update, unrolled_hypergradient
 from monai_genseg.networks.generator import MaskToImageGenerator, one_hot_mask
 
-MODES = ("end2end", "separate", "baseline")
+
+@dataclass(frozen=True)
+class ModeFacts:
+    """What a training mode does: uses synthetic pairs, keeps training the generator, runs the feedback loop."""
+
+    synthetic: bool
+    trains_generator: bool
+    feedback: bool
+
+
+MODES = {
+    "end2end": ModeFacts(synthetic=True, trains_generator=True, feedback=True),
+    "joint": ModeFacts(synthetic=True, trains_generator=True, feedback=False),
+    "separate": ModeFacts(synthetic=True, trains_generator=False, feedback=False),
+    "baseline": ModeFacts(synthetic=False, trains_generator=False, feedback=False),
+}
 
 
 class GenSegTrainer(Trainer):
@@ -54,12 +83,14 @@ class GenSegTrainer(Trainer):
         discriminator: conditional discriminator reading ``cat(one-hot mask, image)``, e.g. MONAI's
             ``PatchDiscriminator``; its last output is the patch logits.
         discriminator_optimizer: the discriminator's optimizer.
-        arch_optimizer: optimizer over ``generator.arch_parameters()`` (required in end2end).
+        arch_optimizer: optimizer over ``generator.arch_parameters()`` (required in end2end). Give it no
+            weight decay: the hypergradient is ~1e-5 per logit, and a coupled decay of 1e-3 pins alpha
+            near uniform (|h| / decay).
         val_data_loader: real validation pairs for the architecture step; each architecture step uses one
             batch, so give the whole (small) validation set as one batch.
         mask_augment: callable deforming a batch of label maps, e.g. ``RandMaskAugment``.
         num_classes: number of labels including background.
-        mode: ``"end2end"``, ``"separate"`` or ``"baseline"``.
+        mode: ``"end2end"``, ``"joint"``, ``"separate"`` or ``"baseline"`` (see :data:`MODES`).
         lambda_l1: weight of the generator's L1 term (pix2pix uses 100).
         lambda_syn: weight of the synthetic-pair loss in L_tr, reached after ``syn_rampup_iterations``.
         syn_rampup_iterations: linear ramp of ``lambda_syn`` from 0 over this many segmenter steps.
@@ -68,10 +99,15 @@ class GenSegTrainer(Trainer):
         warmup_patience: checks without improvement that end the warm-up early (best weights are kept).
         generator_update_interval: run Stage I every this many iterations (end2end).
         arch_update_interval: run Stage III every this many iterations (end2end).
-        hypergradient: ``"finite_difference"`` or ``"exact"``.
+        hypergradient: ``"exact"`` (second order, the default) or ``"finite_difference"``.
         hypergradient_radius: radius of the finite difference.
-        unrolled_lr: step size of the unrolled segmenter step; default: the segmenter optimizer's lr.
-        hypergradient_to_generator: also apply the hypergradient to the generator weights.
+        unroll: ``"optimizer"`` unrolls the step the segmenter's Adam/AdamW would take from its current
+            moments; ``"sgd"`` unrolls ``theta - lr * g`` (DARTS), which Adam does not take.
+        unrolled_lr: step size of the unrolled step; default: the segmenter optimizer's lr.
+        feedback_optimizer: optional optimizer over ``generator.weight_parameters()`` with a state of its own:
+            Stage III then also steps the generator weights along the hypergradient. Its learning rate is
+            the feedback's weight against Stage I's pix2pix update (``state.feedback_share`` logs the ratio
+            of the two update norms). Sharing the pix2pix Adam would drown the feedback in its moments.
         max_nonfinite_iterations: stop after this many consecutive iterations in which some stage's loss
             or gradient was NaN/Inf. Such an update is skipped (never applied, so never saved) and counted
             in ``state.nonfinite_skips``.
@@ -110,10 +146,11 @@ class GenSegTrainer(Trainer):
         warmup_patience: int = 4,
         generator_update_interval: int = 1,
         arch_update_interval: int = 1,
-        hypergradient: str = "finite_difference",
+        hypergradient: str = "exact",
         hypergradient_radius: float = 0.01,
+        unroll: str = "optimizer",
         unrolled_lr: float | None = None,
-        hypergradient_to_generator: bool = False,
+        feedback_optimizer: Optimizer | None = None,
         max_nonfinite_iterations: int = 20,
         distributed: bool = False,
         inferer: Inferer | None = None,
@@ -133,12 +170,17 @@ class GenSegTrainer(Trainer):
         to_kwargs: dict | None = None,
     ) -> None:
         if mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got '{mode}'.")
+            raise ValueError(f"mode must be one of {tuple(MODES)}, got '{mode}'.")
         if hypergradient not in HYPERGRADIENT_METHODS:
             raise ValueError(f"hypergradient must be one of {HYPERGRADIENT_METHODS}, got '{hypergradient}'.")
-        if mode == "end2end" and (arch_optimizer is None or val_data_loader is None):
-            raise ValueError("mode 'end2end' needs an arch_optimizer and a val_data_loader for the architecture step.")
-        if mode != "baseline" and mask_augment is None:
+        if unroll not in UNROLLS:
+            raise ValueError(f"unroll must be one of {UNROLLS}, got '{unroll}'.")
+        facts = MODES[mode]
+        if facts.feedback and (arch_optimizer is None or val_data_loader is None):
+            raise ValueError(f"mode '{mode}' needs an arch_optimizer and a val_data_loader for the architecture step.")
+        if facts.feedback and unroll == "optimizer":
+            adam_update(optimizer, {})  # refuse an optimizer the unroll cannot mirror now, not at the first Stage III
+        if facts.synthetic and mask_augment is None:
             raise ValueError(f"mode '{mode}' needs a mask_augment transform to make new masks.")
         extra = {} if metric_cmp_fn is None else {"metric_cmp_fn": metric_cmp_fn}
         super().__init__(
@@ -173,6 +215,7 @@ class GenSegTrainer(Trainer):
         self.mask_augment = mask_augment
         self.num_classes = num_classes
         self.mode = mode
+        self.facts = facts
         self.lambda_l1 = lambda_l1
         self.lambda_syn = lambda_syn
         self.syn_rampup_iterations = syn_rampup_iterations
@@ -183,8 +226,10 @@ class GenSegTrainer(Trainer):
         self.arch_update_interval = arch_update_interval
         self.hypergradient = hypergradient
         self.hypergradient_radius = hypergradient_radius
+        self.unroll = unroll
         self.unrolled_lr = unrolled_lr
-        self.hypergradient_to_generator = hypergradient_to_generator
+        self.feedback_optimizer = feedback_optimizer
+        self.state.feedback_share = float("nan")
         self.max_nonfinite_iterations = max_nonfinite_iterations
         self.distributed = distributed
         self.state.nonfinite_skips = {}
@@ -202,14 +247,18 @@ class GenSegTrainer(Trainer):
         image, label = engine.prepare_batch(batchdata, engine.state.device, engine.non_blocking, **engine.to_kwargs)[:2]
         it = engine.state.iteration
         self._skipped_this_iteration = False
+        facts = self.facts
         output: dict[str, Any] = {Keys.IMAGE: image, Keys.LABEL: label, "lambda_syn": self.current_lambda_syn()}
-        if self.mode == "end2end" and it % self.generator_update_interval == 0:
+        if facts.trains_generator and it % self.generator_update_interval == 0:
             output.update(self.generator_step(image, label))
+        arch_step = facts.feedback and it % self.arch_update_interval == 0 and output["lambda_syn"] > 0
         masks = synthetic = None
-        if self.mode != "baseline":
-            masks, synthetic = self.synthesize(label)
+        if facts.synthetic:
+            masks, synthetic = self.synthesize(label, keep_graph=arch_step)
             output["synthetic_image"], output["synthetic_label"] = synthetic.detach(), masks
-        arch_step = self.mode == "end2end" and it % self.arch_update_interval == 0 and output["lambda_syn"] > 0
+        if it == 1:
+            per_step = f"{image.shape[0]} real" + (f" + {masks.shape[0]} synthetic" if masks is not None else "")
+            self.logger.info(f"mode {self.mode}: each segmenter step reads {per_step} images ({self.facts}).")
         grads, seg_out = self.segmenter_step(image, label, masks, synthetic, for_architecture=arch_step)
         output.update(seg_out)
         if arch_step:
@@ -252,14 +301,18 @@ class GenSegTrainer(Trainer):
         loss_g.backward(inputs=self.generator.weight_parameters())
         g_grads = self._average([p.grad for p in self.generator.weight_parameters() if p.grad is not None])
         if self._all_finite("generator", loss_g, *g_grads):
+            before = [w.detach().clone() for w in self.generator.weight_parameters()] if self.feedback_optimizer else None
             self.generator_optimizer.step()
+            if before is not None:  # the size of the pix2pix update, against which the feedback's share is logged
+                moved = sum(((w.detach() - b) ** 2).sum() for w, b in zip(self.generator.weight_parameters(), before))
+                self._last_pix2pix_update = float(torch.sqrt(moved))
         return {"loss_discriminator": loss_d.item(), "loss_generator": loss_g.item(), "loss_generator_l1": loss_l1.item()}
 
-    def synthesize(self, label: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """New masks from the real ones and their synthetic images; kept on the graph in end2end."""
+    def synthesize(self, label: torch.Tensor, keep_graph: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """New masks from the real ones and their synthetic images; on the generator's graph for Stage III."""
         with torch.no_grad():
             masks = self.mask_augment(label)  # type: ignore[misc]
-        grad = torch.enable_grad() if self.mode == "end2end" else torch.no_grad()
+        grad = torch.enable_grad() if keep_graph else torch.no_grad()
         with grad, self._autocast():
             self.generator.train()
             synthetic = self.generator(one_hot_mask(masks, self.num_classes))
@@ -295,16 +348,24 @@ class GenSegTrainer(Trainer):
         return grads, out
 
     def architecture_step(self, masks: torch.Tensor, synthetic: torch.Tensor, grads: Sequence[torch.Tensor]) -> dict[str, float]:
-        """Stage III: step alpha (and optionally W) along the hypergradient of the real validation loss."""
+        """Stage III: step alpha (and, with a ``feedback_optimizer``, the weights) along the hypergradient."""
         arch = self.generator.arch_parameters()
         hyper, loss_val = self.architecture_hypergradient(masks, synthetic, grads)
         hyper = self._average(hyper)
+        out = {"loss_val": loss_val.item(), "hypergradient_norm": float(torch.sqrt(sum((h.double() ** 2).sum() for h in hyper[: len(arch)])))}
         if not self._all_finite("architecture", *hyper):
-            return {"loss_val": loss_val.item()}
+            return out
         self._apply(self.arch_optimizer, arch, hyper[: len(arch)])
-        if self.hypergradient_to_generator:
-            self._apply(self.generator_optimizer, self.generator.weight_parameters(), hyper[len(arch) :])
-        return {"loss_val": loss_val.item()}
+        if self.feedback_optimizer is not None:
+            weights = self.generator.weight_parameters()
+            before = [w.detach().clone() for w in weights]
+            self._apply(self.feedback_optimizer, weights, hyper[len(arch) :])
+            moved = torch.sqrt(sum(((w.detach() - b) ** 2).sum() for w, b in zip(weights, before)))
+            pix2pix = getattr(self, "_last_pix2pix_update", None)
+            if pix2pix:
+                self.state.feedback_share = float(moved / (moved + pix2pix))
+                out["feedback_share"] = self.state.feedback_share
+        return out
 
     def architecture_hypergradient(
         self, masks: torch.Tensor, synthetic: torch.Tensor, grads: Sequence[torch.Tensor]
@@ -315,8 +376,8 @@ class GenSegTrainer(Trainer):
         synthetic batch (and its generator graph) from Stage II.
         """
         val_image, val_label = self._next_val_batch()
-        names = [n for n, _ in self.network.named_parameters()]
-        theta = {n: p.detach() for n, p in self.network.named_parameters()}
+        named = dict(self.network.named_parameters())
+        theta = {n: p.detach() for n, p in named.items()}
         lam = self.current_lambda_syn()
 
         def val_loss(params):
@@ -328,24 +389,34 @@ class GenSegTrainer(Trainer):
                 return lam * self.loss_function(functional_call(self.network, params, (synthetic,)), masks)
 
         targets = self.generator.arch_parameters()
-        if self.hypergradient_to_generator:
+        if self.feedback_optimizer is not None:
             targets = targets + self.generator.weight_parameters()
+        if self.unroll == "optimizer":
+            update = adam_update(self.optimizer, named, lr=self.unrolled_lr)
+        else:
+            update = sgd_update(self._unrolled_lr())
         return unrolled_hypergradient(
             val_loss,
             synthetic_loss,
             theta,
-            dict(zip(names, grads)),
+            dict(zip(named, grads)),
             targets,
-            lr=self._unrolled_lr(),
             method=self.hypergradient,
             radius=self.hypergradient_radius,
+            update=update,
         )
 
     # ------------------------------------------------------------------ warm-up
     def warmup_generator(self) -> int:
         """Stage I alone until the generator's validation L1 stops improving; returns the steps taken."""
-        if self.mode == "baseline" or self.generator_warmup_iterations <= 0:
+        if not self.facts.synthetic or self.generator_warmup_iterations <= 0:
             return 0
+        # the warm-up draws real batches from its own random state, so Stage II then reads the same real
+        # batch stream in every mode (the baseline has no warm-up)
+        with _isolated_randomness(self.data_loader, self.state.device):
+            return self._warmup_loop()
+
+    def _warmup_loop(self) -> int:
         best, best_state, stale, step = math.inf, None, 0, 0
         batches = self._cycle(self.data_loader)
         for step in range(1, self.generator_warmup_iterations + 1):
@@ -381,7 +452,7 @@ class GenSegTrainer(Trainer):
     # ------------------------------------------------------------------ helpers
     def current_lambda_syn(self) -> float:
         """lambda_syn on its linear ramp from 0 over ``syn_rampup_iterations`` segmenter steps."""
-        if self.mode == "baseline":
+        if not self.facts.synthetic:
             return 0.0
         if self.syn_rampup_iterations <= 0:
             return float(self.lambda_syn)
@@ -434,6 +505,7 @@ class GenSegTrainer(Trainer):
         return out[-1] if isinstance(out, (list, tuple)) else out
 
     def _unrolled_lr(self) -> float:
+        """The SGD unroll's step size (``unroll="sgd"``)."""
         return float(self.unrolled_lr if self.unrolled_lr is not None else self.optimizer.param_groups[0]["lr"])
 
     def _autocast(self):
@@ -442,9 +514,21 @@ class GenSegTrainer(Trainer):
         return contextlib.nullcontext()
 
     def _next_val_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """One real validation batch, drawn with a torch random stream of its own.
+
+        A new epoch of a DataLoader draws its seed from torch's generator; with the global one, Stage III
+        (end2end only) would shift the training shuffle and the real batch stream would differ between modes.
+        """
         if self._val_batches is None:
             self._val_batches = self._cycle(self.val_data_loader)  # type: ignore[arg-type]
-        batch = next(self._val_batches)
+            self._val_rng = torch.Generator().manual_seed(torch.initial_seed() + 1).get_state()
+        outer = torch.get_rng_state()
+        torch.set_rng_state(self._val_rng)
+        try:
+            batch = next(self._val_batches)
+        finally:
+            self._val_rng = torch.get_rng_state()
+            torch.set_rng_state(outer)
         return self.prepare_batch(batch, self.state.device, self.non_blocking, **self.to_kwargs)[:2]
 
     @staticmethod
@@ -460,3 +544,38 @@ class GenSegTrainer(Trainer):
         for p, g in zip(params, grads):
             p.grad = g.detach()
         optimizer.step()
+
+
+def _randomizables(obj: Any, found: list | None = None, depth: int = 0) -> list[Randomizable]:
+    """Every MONAI ``Randomizable`` reachable from a transform chain (Compose, wrappers), once each."""
+    found = [] if found is None else found
+    if obj is None or depth > 4 or any(obj is f for f in found):
+        return found
+    if isinstance(obj, Randomizable):
+        found.append(obj)
+    if isinstance(obj, (list, tuple)):
+        children = list(obj)
+    else:
+        attributes = [v for v in getattr(obj, "__dict__", {}).values() if isinstance(v, Randomizable)]
+        children = list(getattr(obj, "transforms", None) or []) + attributes
+    for child in children:
+        _randomizables(child, found, depth + 1)
+    return found
+
+
+@contextlib.contextmanager
+def _isolated_randomness(loader: Iterable, device: str | torch.device):
+    """Run a block without moving torch's or the loader transforms' random states.
+
+    Loader workers are seeded from torch's generator when an epoch starts and the main process's
+    transforms keep their own ``RandomState``: restoring both leaves the training stream untouched.
+    """
+    transforms = _randomizables(getattr(getattr(loader, "dataset", None), "transform", None))
+    states = [t.R.get_state() for t in transforms]
+    cuda = [torch.device(device)] if torch.device(device).type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda):
+        try:
+            yield
+        finally:
+            for t, state in zip(transforms, states):
+                t.R.set_state(state)

@@ -1,10 +1,15 @@
 """The architecture hypergradient equals the derivative of L_val(theta'(alpha)) it claims to be."""
 
+import copy
+
 import pytest
 import torch
 from torch.func import functional_call
 
 from monai_genseg.networks import one_hot_mask
+
+
+ADAM_KEYS = ("lr", "betas", "eps", "weight_decay")
 
 
 @pytest.fixture
@@ -15,11 +20,17 @@ def float64():
     torch.set_default_dtype(old)
 
 
-def _problem(trainer_factory, method):
-    trainer = trainer_factory(hypergradient=method, act="swish", unrolled_lr=0.5)
+def _problem(trainer_factory, method, unroll="sgd"):
+    kwargs = {"unrolled_lr": 0.5} if unroll == "sgd" else {}
+    trainer = trainer_factory(hypergradient=method, act="swish", unroll=unroll, **kwargs)
     trainer.network.double(), trainer.generator.double()
     batch = next(iter(trainer.data_loader))
     image, label = batch["image"].double(), batch["label"].double()
+    if unroll == "optimizer":  # two real Adam steps, so the unroll starts from non-trivial moments
+        for _ in range(2):
+            trainer.optimizer.zero_grad()
+            trainer.loss_function(trainer.network(image), label).backward()
+            trainer.optimizer.step()
     masks, _ = trainer.synthesize(label)  # one fixed set of augmented masks for every evaluation
     # give the logits distinct values so the softmax weights are not all equal
     with torch.no_grad():
@@ -28,11 +39,24 @@ def _problem(trainer_factory, method):
     return trainer, image, label, masks
 
 
+def _next_weights(trainer, grads):
+    """The segmenter weights after the step the trainer unrolls, taken for real on a copy."""
+    if trainer.unroll == "sgd":
+        return {n: p.detach() - trainer._unrolled_lr() * g for (n, p), g in zip(trainer.network.named_parameters(), grads)}
+    net = copy.deepcopy(trainer.network)
+    optimizer = torch.optim.Adam(net.parameters(), **{k: v for k, v in trainer.optimizer.param_groups[0].items() if k in ADAM_KEYS})
+    optimizer.load_state_dict(copy.deepcopy(trainer.optimizer.state_dict()))  # load_state_dict shares the moment tensors
+    for p, g in zip(net.parameters(), grads):
+        p.grad = g.detach().clone()
+    optimizer.step()
+    return {n: p.detach() for n, p in net.named_parameters()}
+
+
 def _val_loss_after_unrolled_step(trainer, image, label, masks):
-    """L_val(theta - lr * grad_theta L_tr(theta, alpha)), recomputed from scratch."""
+    """L_val(theta'), theta' the next segmenter weights, recomputed from scratch."""
     synthetic = trainer.generator(one_hot_mask(masks, 2))
     grads, _ = trainer.segmenter_step(image, label, masks, synthetic)
-    theta = {n: p.detach() - trainer._unrolled_lr() * g for (n, p), g in zip(trainer.network.named_parameters(), grads)}
+    theta = _next_weights(trainer, grads)
     val_image, val_label = next(iter(trainer.val_data_loader)).values()
     return trainer.loss_function(functional_call(trainer.network, theta, (val_image.double(),)), val_label.double())
 
@@ -62,8 +86,10 @@ def _trainer_hypergradient(trainer, image, label, masks):
     return torch.cat([h.flatten() for h in hyper])
 
 
-def test_exact_hypergradient_matches_numerical_derivative(trainer_factory, float64):
-    trainer, image, label, masks = _problem(trainer_factory, "exact")
+@pytest.mark.parametrize("unroll", ["sgd", "optimizer"])
+def test_exact_hypergradient_matches_numerical_derivative(trainer_factory, float64, unroll):
+    """Against a numerical derivative of L_val after the step the optimizer really takes (Adam's, from its moments)."""
+    trainer, image, label, masks = _problem(trainer_factory, "exact", unroll)
     numerical = _numerical(trainer, image, label, masks)
     exact = _trainer_hypergradient(trainer, image, label, masks)
     assert numerical.abs().max() > 1e-6, "the problem is degenerate: alpha does not influence L_val"
@@ -71,8 +97,9 @@ def test_exact_hypergradient_matches_numerical_derivative(trainer_factory, float
     assert rel < 1e-3, f"relative error {rel:.2e}"
 
 
-def test_finite_difference_hypergradient_points_like_exact(trainer_factory, float64):
-    trainer, image, label, masks = _problem(trainer_factory, "exact")
+@pytest.mark.parametrize("unroll", ["sgd", "optimizer"])
+def test_finite_difference_hypergradient_points_like_exact(trainer_factory, float64, unroll):
+    trainer, image, label, masks = _problem(trainer_factory, "exact", unroll)
     exact = _trainer_hypergradient(trainer, image, label, masks)
     trainer.hypergradient = "finite_difference"
     fd = _trainer_hypergradient(trainer, image, label, masks)

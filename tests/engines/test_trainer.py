@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from ignite.engine import Events
 from monai.handlers import from_engine
 
 from monai_genseg.networks import one_hot_mask
@@ -47,17 +48,17 @@ def test_baseline_and_separate_leave_alpha_alone(trainer_factory, mode):
 
 def test_every_mode_takes_the_same_segmenter_steps(trainer_factory):
     steps = {}
-    for mode in ("baseline", "separate", "end2end"):
+    for mode in ("baseline", "separate", "joint", "end2end"):
         trainer = trainer_factory(mode, iterations=3, warmup=2)
         trainer.run()
         steps[mode] = [s["step"].item() for s in trainer.optimizer.state.values()][0]
-    assert steps == {"baseline": 3, "separate": 3, "end2end": 3}
+    assert steps == {"baseline": 3, "separate": 3, "joint": 3, "end2end": 3}
 
 
 def test_training_loss_reaches_generator_weights_and_alpha(trainer_factory):
     trainer = trainer_factory("end2end")
     batch = next(iter(trainer.data_loader))
-    masks, synthetic = trainer.synthesize(batch["label"])
+    masks, synthetic = trainer.synthesize(batch["label"], keep_graph=True)
     loss = trainer.loss_function(trainer.network(synthetic), masks)
     gen = trainer.generator
     grads = torch.autograd.grad(loss, gen.arch_parameters() + gen.weight_parameters(), allow_unused=True)
@@ -80,21 +81,87 @@ def test_lambda_syn_ramps_up(trainer_factory):
     assert trainer.current_lambda_syn() == pytest.approx(2.0)
 
 
-def test_hypergradient_to_generator_updates_weights_through_the_arch_step(trainer_factory):
-    trainer = trainer_factory("end2end", hypergradient_to_generator=True)
+def test_feedback_optimizer_steps_generator_weights_and_logs_its_share(trainer_factory):
+    trainer = trainer_factory("end2end")
+    trainer.feedback_optimizer = feedback = torch.optim.Adam(trainer.generator.weight_parameters(), 2e-5)
     batch = next(iter(trainer.data_loader))
-    masks, synthetic = trainer.synthesize(batch["label"])
+    trainer.generator_step(batch["image"], batch["label"])  # the pix2pix update the share is measured against
+    masks, synthetic = trainer.synthesize(batch["label"], keep_graph=True)
     grads, _ = trainer.segmenter_step(batch["image"], batch["label"], masks, synthetic, for_architecture=True)
     _, weights0 = _snapshot(trainer)
-    trainer.architecture_step(masks, synthetic, grads)
+    out = trainer.architecture_step(masks, synthetic, grads)
     assert _changed(weights0, _snapshot(trainer)[1])
+    assert feedback.state and not any(p in trainer.generator_optimizer.state and p in feedback.state and
+                                      trainer.generator_optimizer.state[p]["exp_avg"] is feedback.state[p]["exp_avg"]
+                                      for p in trainer.generator.weight_parameters())
+    assert 0 < out["feedback_share"] < 1 and out["hypergradient_norm"] > 0
+
+
+def test_joint_trains_the_generator_but_never_alpha(trainer_factory):
+    trainer = trainer_factory("joint", iterations=3, warmup=2)
+    arch0, weights0 = _snapshot(trainer)
+    trainer.run()
+    arch1, weights1 = _snapshot(trainer)
+    assert not _changed(arch0, arch1) and _changed(weights0, weights1)
+    assert "loss_generator" in trainer.state.output[0] and "loss_val" not in trainer.state.output[0]
+
+
+def _real_stream(trainer_factory, mode):
+    """The real image batches Stage II reads, from a shuffled loader with random transforms in the main process."""
+    from monai.data import Dataset
+    from monai.transforms import Compose, RandFlipd, RandGaussianNoised
+    from torch.utils.data import DataLoader
+
+    from tests.conftest import blob_pairs
+
+    randomize = Compose([RandFlipd(["image", "label"], prob=0.5, spatial_axis=0), RandGaussianNoised("image", prob=1.0)])
+    randomize.set_random_state(0)
+    loader = DataLoader(Dataset(blob_pairs(6), randomize), batch_size=2, shuffle=True, num_workers=0)
+    torch.manual_seed(0)
+    trainer = trainer_factory(mode, iterations=6, warmup=3, train=loader)
+    seen = []
+    trainer.add_event_handler(Events.ITERATION_COMPLETED, lambda e: seen.append(torch.stack([b["image"] for b in e.state.batch])))
+    trainer.run()
+    return seen
+
+
+def test_every_mode_reads_the_same_real_batches(trainer_factory):
+    """The warm-up (3 batches here) must not shift the real stream: mode differences are the method's alone."""
+    baseline = _real_stream(trainer_factory, "baseline")
+    for mode in ("joint", "end2end"):
+        other = _real_stream(trainer_factory, mode)
+        assert len(other) == len(baseline) == 6
+        assert all(torch.equal(a, b) for a, b in zip(baseline, other)), mode
+
+
+def _alpha_after(trainer_factory, hypergradient_value, steps=30):
+    """Run Stage III's optimizer (Adam, no weight decay, as in the bundles) on a given hypergradient."""
+    trainer = trainer_factory("end2end")
+    arch = trainer.generator.arch_parameters()
+    trainer.arch_optimizer = torch.optim.Adam(arch, 3e-3, betas=(0.5, 0.999))
+    trainer.architecture_hypergradient = lambda *a: ([hypergradient_value(x) for x in arch], torch.tensor(0.0))
+    for _ in range(steps):
+        trainer.architecture_step(None, None, [])
+    return [torch.softmax(a.detach(), 0) for a in trainer.generator.arch_parameters()]
+
+
+def test_alpha_moves_with_a_consistent_tiny_hypergradient_and_stays_put_without_one(trainer_factory):
+    # 1e-6 per logit, the order measured on real data; the same sign every step
+    consistent = _alpha_after(trainer_factory, lambda a: 1e-6 * torch.linspace(-1, 1, a.numel()))
+    assert all(w[0] > 0.36 and w[-1] < 0.31 for w in consistent)  # uniform is 1/3
+    still = _alpha_after(trainer_factory, lambda a: torch.zeros_like(a))
+    assert all(torch.allclose(w, torch.full_like(w, 1 / w.numel())) for w in still)
 
 
 def test_configuration_errors_are_explained(trainer_factory):
     with pytest.raises(ValueError, match="mode must be one of"):
-        trainer_factory("joint")
+        trainer_factory("gan")
     with pytest.raises(ValueError, match="hypergradient must be one of"):
         trainer_factory(hypergradient="second_order")
+    with pytest.raises(ValueError, match="unroll must be one of"):
+        trainer_factory(unroll="rmsprop")
+    with pytest.raises(ValueError, match="unroll='sgd'"):
+        trainer_factory(optimizer_class=torch.optim.SGD)
 
 
 def test_generator_warmup_stops_when_validation_l1_stalls(trainer_factory):
