@@ -1,7 +1,7 @@
 """Seconds per iteration and peak memory of each GenSeg mode, as ratios to plain (baseline) training.
 
-    python benchmarks/step_cost.py                 # 2D 128^2 and 3D 64^3, 20 timed iterations each
-    python benchmarks/step_cost.py --dims 3 --iterations 5
+    python benchmarks/step_cost.py                 # 2D 128^2 and 3D 64^3, 24 timed iterations each
+    python benchmarks/step_cost.py --dims 3 --iterations 8 --configs baseline joint/4 end2end/4/8
 
 Every configuration trains the same segmenter on the same real batch; each runs in its own
 process so peak memory is its own (CUDA: max allocated; CPU: peak RSS above the level before training).
@@ -19,14 +19,19 @@ import subprocess
 import sys
 import time
 
-CONFIGS = {
+CONFIGS = {  # name: mode [/ generator_update_interval / arch_update_interval]; exact Adam-consistent hypergradient unless -fd
     "baseline": dict(mode="baseline"),
     "separate": dict(mode="separate"),
-    "end2end-fd": dict(mode="end2end", hypergradient="finite_difference"),
-    "end2end-exact": dict(mode="end2end", hypergradient="exact"),
-    "end2end-fd/2": dict(mode="end2end", hypergradient="finite_difference", arch_update_interval=2, generator_update_interval=2),
-    "end2end-exact/2": dict(mode="end2end", hypergradient="exact", arch_update_interval=2, generator_update_interval=2),
-    "end2end-exact/4": dict(mode="end2end", hypergradient="exact", arch_update_interval=4, generator_update_interval=4),
+    "joint/1": dict(mode="joint", generator_update_interval=1),
+    "joint/2": dict(mode="joint", generator_update_interval=2),
+    "joint/4": dict(mode="joint", generator_update_interval=4),
+    "end2end/1/1": dict(mode="end2end", generator_update_interval=1, arch_update_interval=1),
+    "end2end/2/2": dict(mode="end2end", generator_update_interval=2, arch_update_interval=2),
+    "end2end/2/4": dict(mode="end2end", generator_update_interval=2, arch_update_interval=4),
+    "end2end/2/8": dict(mode="end2end", generator_update_interval=2, arch_update_interval=8),
+    "end2end/4/4": dict(mode="end2end", generator_update_interval=4, arch_update_interval=4),
+    "end2end/4/8": dict(mode="end2end", generator_update_interval=4, arch_update_interval=8),
+    "end2end-fd/2/4": dict(mode="end2end", hypergradient="finite_difference", generator_update_interval=2, arch_update_interval=4),
 }
 
 
@@ -99,7 +104,7 @@ def measure(name: str, dims: int, size: int, iterations: int, device: str) -> di
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dims", type=int, nargs="+", default=[2, 3])
-    parser.add_argument("--iterations", type=int, default=20)
+    parser.add_argument("--iterations", type=int, default=24, help="timed iterations, a multiple of every interval")
     parser.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=list(CONFIGS))
     parser.add_argument("--device", default=None)
     parser.add_argument("--child", nargs=2, metavar=("NAME", "DIMS"), help=argparse.SUPPRESS)

@@ -50,6 +50,30 @@ def cases_to_evaluate(split: dict[str, list], eval_dataset_dir: str | None = Non
     return split["test"]
 
 
+def choose(option: str, value: str, choices: dict):
+    """``choices[value]`` for a string option such as ``augmentation``, or one line naming the option."""
+    if value not in choices:
+        raise ValueError(f"--{option} '{value}' is not one of {sorted(choices)}.")
+    return choices[value]
+
+
+def training_cases(split: dict[str, list], mode: str, train_on_val: bool = False) -> list[dict]:
+    """The real training cases: the split's training cases, plus its validation cases with ``train_on_val``.
+
+    Only ``baseline`` may train on its validation cases: a user without GenSeg would not hold labels
+    back, while the generator's modes read them in the feedback loop (end2end) and for model selection.
+    """
+    if train_on_val and mode != "baseline":
+        raise ValueError(f"--train_on_val true is for --mode baseline only; mode '{mode}' keeps the validation cases apart.")
+    return split["train"] + (split["val"] if train_on_val else [])
+
+
+def checkpoint_to_evaluate(ckpt_dir: str, which: str) -> str:
+    """``best``: ``model.pt`` (best validation Dice); ``final``: the segmenter in ``genseg_checkpoint.pt`` at the
+    end of training, which does not depend on a few validation cases."""
+    return os.path.join(ckpt_dir, choose("eval_checkpoint", which, {"best": "model.pt", "final": "genseg_checkpoint.pt"}))
+
+
 def demo_test_images(task: str, seed: int = 0) -> list[dict[str, str]]:
     """The demo dataset's images that the default split holds out from training and validation."""
     from monai_genseg.data import demo_dataset, load_datalist, split_cases

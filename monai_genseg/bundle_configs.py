@@ -52,15 +52,30 @@ def _load_transforms(r: Recipe, keys: list[str]) -> list[dict]:
     return out
 
 
-def _augmentation(r: Recipe) -> list[dict]:
-    """The standard augmentation of the real pairs, shared by every mode."""
+def _flip_prob(r: Recipe) -> float:
+    # after RAS orientation anatomy has a fixed direction: a flip would swap e.g. anterior and posterior
+    return 0.5 if r.spatial_dims == 2 else 0.0
+
+
+def _augmentation(r: Recipe, strong: bool = False) -> list[dict]:
+    """The augmentation of the real pairs, the same in every mode.
+
+    ``standard``: flips and a mild affine (p=0.3, +-15 degrees, +-10% scale). ``strong``: the geometry the
+    generator's masks get (:class:`RandMaskAugment`: rotation, scale 0.8-1.2, shear, elastic, on every
+    item), applied to image and label together, so a baseline sees what a synthetic pair would add by
+    warping alone. Both share the intensity jitter.
+    """
     d, both = r.spatial_dims, ["image", "label"]
-    flips = [{"_target_": "RandFlipd", "keys": both, "spatial_axis": [0], "prob": 0.5}]
-    if d == 2:
-        flips.append({"_target_": "RandFlipd", "keys": both, "spatial_axis": [1], "prob": 0.5})
-    return flips + [
-        {"_target_": "RandAffined", "keys": both, "prob": 0.3, "rotate_range": [0.26] * (1 if d == 2 else 3),
-         "scale_range": [0.1] * d, "mode": ["bilinear", "nearest"], "padding_mode": "zeros"},
+    if strong:
+        geometry = [{"_target_": "monai_genseg.transforms.RandPairedAugmentd", "keys": both, "spatial_dims": d,
+                     "mode": ["bilinear", "nearest"], "flip_prob": _flip_prob(r)}]
+    else:
+        geometry = [{"_target_": "RandFlipd", "keys": both, "spatial_axis": [0], "prob": 0.5}]
+        if d == 2:
+            geometry.append({"_target_": "RandFlipd", "keys": both, "spatial_axis": [1], "prob": 0.5})
+        geometry.append({"_target_": "RandAffined", "keys": both, "prob": 0.3, "rotate_range": [0.26] * (1 if d == 2 else 3),
+                         "scale_range": [0.1] * d, "mode": ["bilinear", "nearest"], "padding_mode": "zeros"})
+    return geometry + [
         {"_target_": "RandScaleIntensityd", "keys": "image", "factors": 0.1, "prob": 0.5},
         {"_target_": "RandShiftIntensityd", "keys": "image", "offsets": 0.05, "prob": 0.5},
         {"_target_": "RandGaussianNoised", "keys": "image", "std": 0.01, "prob": 0.2},
@@ -103,13 +118,17 @@ def train_config(r: Recipe) -> dict:
         "bundle_root": f"$monai_genseg.bundle.default_bundle_root('{r.name}')",
         "dataset_dir": None,
         "mode": "end2end",
+        "augmentation": "standard",
+        "train_on_val": False,
         "num_labeled": 32,
         "num_val": 8,
         "seed": 0,
         "scale": "cpu",
         "hypergradient": "exact",
-        "arch_update_interval": "$@preset['update_interval']",
-        "generator_update_interval": "$@preset['update_interval']",
+        "unroll": "optimizer",
+        "feedback_lr": 2.0e-5,
+        "arch_update_interval": "$@preset['arch_update_interval']",
+        "generator_update_interval": "$@preset['generator_update_interval']",
         "amp": True,
         "resume": False,
         "overwrite": False,
@@ -139,7 +158,10 @@ def train_config(r: Recipe) -> dict:
         "optimizer": _adam("$@network.parameters()", 0.001, weight_decay=1.0e-5),
         "generator_optimizer": _adam("$@generator_net.weight_parameters()", 0.0002, betas=[0.5, 0.999]),
         "discriminator_optimizer": _adam("$@discriminator_net.parameters()", 0.0002, betas=[0.5, 0.999]),
-        "arch_optimizer": _adam("$@generator_net.arch_parameters()", 0.003, betas=[0.5, 0.999], weight_decay=0.001),
+        # no weight decay: the hypergradient is ~1e-5 per logit, a coupled decay of 1e-3 would pin alpha near uniform
+        "arch_optimizer": _adam("$@generator_net.arch_parameters()", 0.003, betas=[0.5, 0.999]),
+        # Stage III's step on the generator weights, with moments of its own; its lr is the feedback's weight
+        "feedback_optimizer": _adam("$@generator_net.weight_parameters()", "@feedback_lr", betas=[0.5, 0.999]),
         "load_transforms": _load_transforms(r, ["image", "label"]),
     }
     if d3:
@@ -153,18 +175,20 @@ def train_config(r: Recipe) -> dict:
     save_all = {k: f"@{v}" for k, v in [("model", "network"), ("generator", "generator_net"), ("discriminator", "discriminator_net"),
                                           ("optimizer", "optimizer"), ("generator_optimizer", "generator_optimizer"),
                                           ("discriminator_optimizer", "discriminator_optimizer"), ("arch_optimizer", "arch_optimizer"),
-                                          ("random_states", "random_states")]}
+                                          ("feedback_optimizer", "feedback_optimizer"), ("random_states", "random_states")]}
     save_all["best_metric"] = {"_target_": "monai_genseg.handlers.BestMetricState", "engine": "@validate#evaluator"}
     cfg["train"] = {
-        "augmentation": _augmentation(r),
+        "standard_augmentation": _augmentation(r),
+        "strong_augmentation": _augmentation(r, strong=True),
+        "augmentation": "$monai_genseg.bundle.choose('augmentation', @augmentation, "
+                        "{'standard': @train#standard_augmentation, 'strong': @train#strong_augmentation})",
         "preprocessing": {"_target_": "Compose", "transforms": train_tf},
-        "dataset": _cache("$@split['train']", "@train#preprocessing"),
+        "dataset": _cache("$monai_genseg.bundle.training_cases(@split, @mode, @train_on_val)", "@train#preprocessing"),
         "dataloader": _loader("@train#dataset", batch, True),
         # the architecture step reads the validation cases, whoever sets them (MONAI Label overrides validate#dataset#data)
         "arch_dataset": _cache("@validate#dataset#data", arch_tf),
         "arch_dataloader": _loader("@train#arch_dataset", "@num_val", False),
-        # after RAS orientation anatomy has a fixed direction: a flip would swap e.g. anterior and posterior
-        "mask_augment": {"_target_": "monai_genseg.transforms.RandMaskAugment", "spatial_dims": r.spatial_dims, "flip_prob": 0.5 if r.spatial_dims == 2 else 0.0},
+        "mask_augment": {"_target_": "monai_genseg.transforms.RandMaskAugment", "spatial_dims": r.spatial_dims, "flip_prob": _flip_prob(r)},
         "inferer": {"_target_": "SimpleInferer"},
         "handlers": [
             {"_target_": "ValidationHandler", "validator": "@validate#evaluator", "epoch_level": True, "interval": "@val_interval"},
@@ -189,7 +213,8 @@ def train_config(r: Recipe) -> dict:
             "val_data_loader": "@train#arch_dataloader", "mask_augment": "@train#mask_augment", "num_classes": "@num_classes",
             "mode": "@mode", "lambda_l1": 100.0, "lambda_syn": 1.0, "syn_rampup_iterations": "$@preset['syn_rampup_iterations']",
             "generator_warmup_iterations": "$@preset['generator_warmup_iterations']", "arch_update_interval": "@arch_update_interval",
-            "generator_update_interval": "@generator_update_interval", "hypergradient": "@hypergradient",
+            "generator_update_interval": "@generator_update_interval", "hypergradient": "@hypergradient", "unroll": "@unroll",
+            "feedback_optimizer": "$@feedback_optimizer if @feedback_lr > 0 else None",
             "train_handlers": "@train#handlers", "amp": "@amp",
         },
     }
@@ -226,6 +251,7 @@ def train_config(r: Recipe) -> dict:
 def evaluate_config(r: Recipe) -> dict:
     return {
         "eval_dataset_dir": None,
+        "eval_checkpoint": "best",
         "validate#dataset#data": "$monai_genseg.bundle.cases_to_evaluate(@split, @eval_dataset_dir)",
         "validate#additional_metrics": {
             "iou": {"_target_": "MeanIoUHandler", "include_background": False, "output_transform": FROM_ENGINE},
@@ -233,7 +259,8 @@ def evaluate_config(r: Recipe) -> dict:
         },
         "validate#evaluator#additional_metrics": "@validate#additional_metrics",
         "validate#handlers": [
-            {"_target_": "CheckpointLoader", "load_path": "$@ckpt_dir + '/model.pt'", "load_dict": {"model": "@network"}, "map_location": "@device"},
+            {"_target_": "CheckpointLoader", "load_path": "$monai_genseg.bundle.checkpoint_to_evaluate(@ckpt_dir, @eval_checkpoint)",
+             "load_dict": {"model": "@network"}, "map_location": "@device"},
             {"_target_": "StatsHandler", "iteration_log": False},
             {"_target_": "monai_genseg.handlers.CaseMetricsWriter", "output_dir": "@output_dir", "class_names": "@class_names"},
         ],
@@ -390,7 +417,15 @@ python -m monai.bundle run --config_file {cfg}/train.yaml --dataset_dir DATA --s
 python -m monai.bundle run --config_file "['{cfg}/train.yaml','{cfg}/evaluate.yaml']" --dataset_dir DATA --scale gpu
 python -m monai.bundle run --config_file "['{cfg}/train.yaml','{cfg}/evaluate.yaml']" --dataset_dir DATA --eval_dataset_dir OTHER --scale gpu
 python -m monai.bundle run --config_file {cfg}/inference.yaml --dataset_dir NEW_IMAGES --scale gpu
+# the plain baseline to compare with: every labelled case, strong paired augmentation, final weights scored
+python -m monai.bundle run --config_file {cfg}/train.yaml --dataset_dir DATA --mode baseline --train_on_val true --augmentation strong
+python -m monai.bundle run --config_file "['{cfg}/train.yaml','{cfg}/evaluate.yaml']" --dataset_dir DATA --eval_checkpoint final
 ```
+
+Modes (`--mode`): `end2end` (GenSeg, default), `joint` (end2end without the feedback loop),
+`separate` (a frozen pix2pix generator), `baseline` (real pairs only). The generator's modes push the
+real batch and as many synthetic pairs through the segmenter per step; every mode takes the same
+number of segmenter steps on the same real batch stream.
 
 `evaluate.yaml` scores the held-out cases, or every case of `--eval_dataset_dir` (any supported
 layout, e.g. another dataset of the same task), writing per-case Dice, IoU and HD95 to
@@ -400,7 +435,8 @@ layout, e.g. another dataset of the same task), writing per-case Dice, IoU and H
 
 {r.intensity_text}; {"resampled to " + "x".join(map(str, cpu["pixdim"])) + " mm (cpu) / " + "x".join(map(str, gpu["pixdim"])) + " mm (gpu); patches" if r.spatial_dims == 3 else "images resized to"}
 {sizes[0]} (cpu) or {sizes[1]} (gpu). Training augmentation shared by all modes: flips, small
-affine, intensity scale/shift, noise. Validation and inference: sliding window; predictions are
+affine, intensity scale/shift, noise (`--augmentation standard`), or the generator's mask geometry
+applied to image and label together (`--augmentation strong`). Validation and inference: sliding window; predictions are
 written in the input's geometry ({"NIfTI" if r.spatial_dims == 3 else "PNG masks, 0/255"}).
 
 ## Disclaimer

@@ -10,21 +10,25 @@ def _preset_3d(pixdim, cpu_patch, gpu_patch, gpu_pixdim=None) -> dict:
     return {
         "cpu": {"pixdim": pixdim, "patch_size": cpu_patch, "samples_per_volume": 2, "segmenter_channels": [8, 16, 32, 64],
                 "segmenter_res_units": 1, "generator_channels": [8, 16, 32], "discriminator_channels": 8, "epoch_length": 40,
-                "max_epochs": 4, "generator_warmup_iterations": 100, "syn_rampup_iterations": 40, "update_interval": 2},
+                "max_epochs": 4, "generator_warmup_iterations": 100, "syn_rampup_iterations": 40, "generator_update_interval": 2,
+                "arch_update_interval": 4},
         "gpu": {"pixdim": gpu_pixdim or pixdim, "patch_size": gpu_patch, "samples_per_volume": 4,
                 "segmenter_channels": [32, 64, 128, 256, 320], "segmenter_res_units": 2, "generator_channels": [32, 64, 128, 256],
                 "discriminator_channels": 64, "epoch_length": 250, "max_epochs": 80, "generator_warmup_iterations": 4000,
-                "syn_rampup_iterations": 2000, "update_interval": 1},
+                "syn_rampup_iterations": 2000, "generator_update_interval": 1,
+                "arch_update_interval": 2},
     }
 
 
 PRESETS_2D = {
     "cpu": {"patch_size": [64, 64], "batch_size": 8, "segmenter_channels": [16, 32, 64, 128], "segmenter_res_units": 1,
             "generator_channels": [16, 32, 64], "discriminator_channels": 16, "epoch_length": 25, "max_epochs": 4,
-            "generator_warmup_iterations": 100, "syn_rampup_iterations": 25, "update_interval": 2},
+            "generator_warmup_iterations": 100, "syn_rampup_iterations": 25, "generator_update_interval": 2,
+            "arch_update_interval": 4},
     "gpu": {"patch_size": [256, 256], "batch_size": 16, "segmenter_channels": [32, 64, 128, 256, 512], "segmenter_res_units": 2,
             "generator_channels": [64, 128, 256, 512], "discriminator_channels": 64, "epoch_length": 100, "max_epochs": 50,
-            "generator_warmup_iterations": 2000, "syn_rampup_iterations": 1000, "update_interval": 1},
+            "generator_warmup_iterations": 2000, "syn_rampup_iterations": 1000, "generator_update_interval": 1,
+            "arch_update_interval": 2},
 }
 SCALE_0_255 = [{"_target_": "ScaleIntensityRanged", "keys": "image", "a_min": 0, "a_max": 255, "b_min": 0.0, "b_max": 1.0, "clip": True}]
 LAYOUT_2D = "a folder with images/ and masks/ whose files share a stem (PNG, JPG, BMP, TIF; masks 0/255 or label indices), or a datalist JSON"

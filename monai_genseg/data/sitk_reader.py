@@ -1,21 +1,29 @@
 """A MONAI ``ImageReader`` backed by SimpleITK, so 3D bundles read NRRD, MHA/MHD and DICOM series
-folders without the (large) ``itk`` package. NIfTI stays with MONAI's nibabel reader."""
+folders without the (large) ``itk`` package. NIfTI stays with MONAI's nibabel reader.
+
+SimpleITK is imported when a file is first read, so NIfTI-only work never loads it."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import SimpleITK as sitk
 from monai.data import ImageReader
 from monai.utils import MetaKeys, SpaceKeys, ensure_tuple
+
+if TYPE_CHECKING:
+    import SimpleITK as sitk
 
 SUFFIXES = (".nrrd", ".nhdr", ".mha", ".mhd", ".dcm")
 
 
 def read_sitk(path: str | os.PathLike) -> sitk.Image:
     """Read an image file, or the (first) DICOM series in a folder."""
+    import SimpleITK as sitk
+
     path = str(path)
     if os.path.isdir(path):
         series = sitk.ImageSeriesReader.GetGDCMSeriesIDs(path)
@@ -29,6 +37,8 @@ def read_sitk(path: str | os.PathLike) -> sitk.Image:
 
 def sitk_array(img: sitk.Image) -> np.ndarray:
     """Voxels with spatial axes in index order (x, y[, z]) and channels, if any, last."""
+    import SimpleITK as sitk
+
     data = sitk.GetArrayFromImage(img)
     spatial = img.GetDimension()
     order = list(range(spatial))[::-1] + list(range(spatial, data.ndim))

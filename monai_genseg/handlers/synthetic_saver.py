@@ -7,7 +7,6 @@ import os
 from pathlib import Path
 
 import numpy as np
-import SimpleITK as sitk
 import torch
 from ignite.engine import Engine, Events
 
@@ -64,6 +63,8 @@ def _write(array: torch.Tensor, stem: str, affine, is_mask: bool, num_classes: i
         aff = np.eye(4) if affine is None else np.asarray(torch.as_tensor(affine).cpu(), dtype=np.float64)
         nib.save(nib.Nifti1Image(vol, aff), f"{stem}.nii.gz")
         return
+    import SimpleITK as sitk
+
     if is_mask:  # 2D: PNG, labels spread over 0..255 so they are visible
         top = float(num_classes - 1) if num_classes else max(float(data.max()), 1.0)
         pixels = (data[0] * (255.0 / top)).round().astype(np.uint8)

@@ -30,7 +30,7 @@ def tiny(name: str) -> dict:
     patch = [32, 32, 32] if RECIPES[name].spatial_dims == 3 else [32, 32]
     return {"presets#cpu#patch_size": patch, "presets#cpu#epoch_length": 2, "presets#cpu#max_epochs": 1,
             "presets#cpu#generator_warmup_iterations": 1, "presets#cpu#syn_rampup_iterations": 0,
-            "presets#cpu#update_interval": 1, "num_labeled": 3, "num_val": 2, "num_workers": 0}
+            "presets#cpu#generator_update_interval": 1, "presets#cpu#arch_update_interval": 1, "num_labeled": 3, "num_val": 2, "num_workers": 0}
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -29,7 +29,7 @@ TINY = {
     "presets#cpu#max_epochs": 2,
     "presets#cpu#generator_warmup_iterations": 2,
     "presets#cpu#syn_rampup_iterations": 0,
-    "presets#cpu#update_interval": 1,
+    "presets#cpu#generator_update_interval": 1, "presets#cpu#arch_update_interval": 1,
     "num_labeled": 3,
     "num_val": 2,
     "num_workers": 0,
