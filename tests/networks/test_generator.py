@@ -51,3 +51,17 @@ def test_bad_input_shape_is_explained():
     with pytest.raises(ValueError, match="unknown candidate"):
         MaskToImageGenerator(2, 3, 1, down_ops=("conv7",))
     assert set(DOWN_OPS).isdisjoint(UP_OPS)
+
+
+@pytest.mark.parametrize("spatial_dims", [2, 3])
+def test_a_uniform_mask_gives_a_uniform_image_with_no_border_frame(spatial_dims):
+    """Replicate padding: nothing marks the image border, so a constant mask maps to a constant image
+    (interpolating up-sampling; the transposed conv candidate has a stride pattern of its own)."""
+    torch.manual_seed(0)
+    mask = one_hot_mask(torch.ones(1, 1, *[16] * spatial_dims), 2)
+    uniform = MaskToImageGenerator(spatial_dims, 2, 1, channels=(4, 8), up_ops=("nearest_conv3", "linear_conv3"))
+    image = uniform(mask)
+    assert (image - image.mean()).abs().max() < 1e-5
+    framed = MaskToImageGenerator(spatial_dims, 2, 1, channels=(4, 8), up_ops=("nearest_conv3", "linear_conv3"), padding_mode="zeros")
+    framed.load_state_dict(uniform.state_dict())
+    assert (framed(mask) - framed(mask).mean()).abs().max() > 1e-3  # zero padding marks the border
