@@ -95,7 +95,7 @@ def test_training_run_from_another_folder_saves_everything(trained):
     model = torch.load(root / "models" / "model.pt", weights_only=True)
     assert any(k.endswith("weight") for k in model)
     ckpt = torch.load(root / "models" / "genseg_checkpoint.pt", weights_only=True)
-    assert set(ckpt) == {"model", "generator", "discriminator", "optimizer", "generator_optimizer", "discriminator_optimizer", "arch_optimizer", "random_states", "best_metric", "trainer"}
+    assert set(ckpt) == {"model", "generator", "discriminator", "optimizer", "generator_optimizer", "discriminator_optimizer", "arch_optimizer", "feedback_optimizer", "random_states", "best_metric", "trainer"}
     assert ckpt["trainer"]["iteration"] == 6
     alphas = [v for k, v in ckpt["generator"].items() if k.endswith("alpha")]
     assert alphas and any(a.abs().sum() > 0 for a in alphas), "end2end must move the architecture logits"
