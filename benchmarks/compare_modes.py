@@ -1,4 +1,4 @@
-"""Train baseline, separate and end2end through a bundle on one split and score the held-out cases.
+"""Train baseline, separate, joint and end2end through a bundle on one split and score the held-out cases.
 
     python benchmarks/compare_modes.py                                  # liver3d demo, 8 labelled cases
     python benchmarks/compare_modes.py --dataset_dir /data/Task03_Liver --scale gpu --num_labeled 32 --num_val 8
@@ -27,7 +27,7 @@ BUNDLES = Path(__file__).resolve().parent.parent / "bundles"
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--bundle", default="liver3d")
-    parser.add_argument("--modes", nargs="+", default=["baseline", "separate", "end2end"])
+    parser.add_argument("--modes", nargs="+", default=["baseline", "separate", "joint", "end2end"])
     parser.add_argument("--dataset_dir", default=None)
     parser.add_argument("--eval_dataset_dir", default=None, help="score these cases instead of the split's held-out ones")
     parser.add_argument("--scale", default="cpu")
