@@ -42,7 +42,14 @@ from torch.func import functional_call
 from monai.transforms import Randomizable
 from torch.optim import Optimizer
 
-from monai_genseg.engines.hypergradient import HYPERGRADIENT_METHODS, UNROLLS, adam_update, sgd_update, unrolled_hypergradient
+from monai_genseg.engines.hypergradient import (
+    HYPERGRADIENT_METHODS,
+    UNROLLS,
+    adam_update,
+    check_unrollable,
+    sgd_update,
+    unrolled_hypergradient,
+)
 from monai_genseg.networks.generator import MaskToImageGenerator, one_hot_mask
 
 
@@ -179,7 +186,7 @@ class GenSegTrainer(Trainer):
         if facts.feedback and (arch_optimizer is None or val_data_loader is None):
             raise ValueError(f"mode '{mode}' needs an arch_optimizer and a val_data_loader for the architecture step.")
         if facts.feedback and unroll == "optimizer":
-            adam_update(optimizer, {})  # refuse an optimizer the unroll cannot mirror now, not at the first Stage III
+            check_unrollable(optimizer)  # now, not at the first Stage III
         if facts.synthetic and mask_augment is None:
             raise ValueError(f"mode '{mode}' needs a mask_augment transform to make new masks.")
         extra = {} if metric_cmp_fn is None else {"metric_cmp_fn": metric_cmp_fn}
@@ -230,6 +237,7 @@ class GenSegTrainer(Trainer):
         self.unrolled_lr = unrolled_lr
         self.feedback_optimizer = feedback_optimizer
         self.state.feedback_share = float("nan")
+        self._last_pix2pix_update = 0.0  # norm of Stage I's last weight update, the feedback share's reference
         self.max_nonfinite_iterations = max_nonfinite_iterations
         self.distributed = distributed
         self.state.nonfinite_skips = {}
@@ -249,9 +257,9 @@ class GenSegTrainer(Trainer):
         self._skipped_this_iteration = False
         facts = self.facts
         output: dict[str, Any] = {Keys.IMAGE: image, Keys.LABEL: label, "lambda_syn": self.current_lambda_syn()}
-        if facts.trains_generator and it % self.generator_update_interval == 0:
-            output.update(self.generator_step(image, label))
         arch_step = facts.feedback and it % self.arch_update_interval == 0 and output["lambda_syn"] > 0
+        if facts.trains_generator and it % self.generator_update_interval == 0:
+            output.update(self.generator_step(image, label, measure_update=arch_step and self.feedback_optimizer is not None))
         masks = synthetic = None
         if facts.synthetic:
             masks, synthetic = self.synthesize(label, keep_graph=arch_step)
@@ -272,8 +280,11 @@ class GenSegTrainer(Trainer):
         return engine.state.output
 
     # ------------------------------------------------------------------ the stages
-    def generator_step(self, image: torch.Tensor, label: torch.Tensor) -> dict[str, float]:
-        """Stage I: one discriminator step, then one step on the generator weights W (not alpha)."""
+    def generator_step(self, image: torch.Tensor, label: torch.Tensor, measure_update: bool = False) -> dict[str, float]:
+        """Stage I: one discriminator step, then one step on the generator weights W (not alpha).
+
+        ``measure_update`` records the norm of the weight update, against which Stage III's feedback share is logged.
+        """
         self.generator.train()
         self.discriminator.train()
         condition = one_hot_mask(label, self.num_classes).to(image.dtype)
@@ -301,7 +312,7 @@ class GenSegTrainer(Trainer):
         loss_g.backward(inputs=self.generator.weight_parameters())
         g_grads = self._average([p.grad for p in self.generator.weight_parameters() if p.grad is not None])
         if self._all_finite("generator", loss_g, *g_grads):
-            before = [w.detach().clone() for w in self.generator.weight_parameters()] if self.feedback_optimizer else None
+            before = [w.detach().clone() for w in self.generator.weight_parameters()] if measure_update else None
             self.generator_optimizer.step()
             if before is not None:  # the size of the pix2pix update, against which the feedback's share is logged
                 moved = sum(((w.detach() - b) ** 2).sum() for w, b in zip(self.generator.weight_parameters(), before))
@@ -361,8 +372,8 @@ class GenSegTrainer(Trainer):
             before = [w.detach().clone() for w in weights]
             self._apply(self.feedback_optimizer, weights, hyper[len(arch) :])
             moved = torch.sqrt(sum(((w.detach() - b) ** 2).sum() for w, b in zip(weights, before)))
-            pix2pix = getattr(self, "_last_pix2pix_update", None)
-            if pix2pix:
+            pix2pix = self._last_pix2pix_update
+            if pix2pix > 0:
                 self.state.feedback_share = float(moved / (moved + pix2pix))
                 out["feedback_share"] = self.state.feedback_share
         return out

@@ -30,6 +30,12 @@ def sgd_update(lr: float) -> UpdateFn:
     return lambda grads: {n: lr * g for n, g in grads.items()}
 
 
+def check_unrollable(optimizer: Optimizer) -> None:
+    """Refuse an optimizer whose step :func:`adam_update` cannot mirror."""
+    if type(optimizer) not in (torch.optim.Adam, torch.optim.AdamW):
+        raise ValueError(f"an optimizer-consistent unroll supports torch.optim.Adam and AdamW, got {type(optimizer).__name__}; use unroll='sgd'.")
+
+
 def adam_update(optimizer: Optimizer, named_params: Mapping[str, torch.Tensor], lr: float | None = None) -> UpdateFn:
     """The step ``torch.optim.Adam``/``AdamW`` would take next from gradients g, differentiable in g.
 
@@ -37,8 +43,7 @@ def adam_update(optimizer: Optimizer, named_params: Mapping[str, torch.Tensor], 
     theta' is the theta the optimizer is about to produce. Coupled weight decay (Adam) is added to g as
     Adam does; decoupled decay (AdamW) does not depend on g and is added to the update as it is.
     """
-    if type(optimizer) not in (torch.optim.Adam, torch.optim.AdamW):
-        raise ValueError(f"an optimizer-consistent unroll supports torch.optim.Adam and AdamW, got {type(optimizer).__name__}; use unroll='sgd'.")
+    check_unrollable(optimizer)
     group_of = {id(p): group for group in optimizer.param_groups for p in group["params"]}
     decoupled = isinstance(optimizer, torch.optim.AdamW)
 

@@ -85,7 +85,7 @@ def test_feedback_optimizer_steps_generator_weights_and_logs_its_share(trainer_f
     trainer = trainer_factory("end2end")
     trainer.feedback_optimizer = feedback = torch.optim.Adam(trainer.generator.weight_parameters(), 2e-5)
     batch = next(iter(trainer.data_loader))
-    trainer.generator_step(batch["image"], batch["label"])  # the pix2pix update the share is measured against
+    trainer.generator_step(batch["image"], batch["label"], measure_update=True)  # the pix2pix update the share is measured against
     masks, synthetic = trainer.synthesize(batch["label"], keep_graph=True)
     grads, _ = trainer.segmenter_step(batch["image"], batch["label"], masks, synthetic, for_architecture=True)
     _, weights0 = _snapshot(trainer)
