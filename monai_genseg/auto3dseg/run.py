@@ -15,6 +15,8 @@ from monai.auto3dseg.utils import datafold_read
 from monai.bundle import ConfigParser, ConfigWorkflow
 from monai.transforms import Invertd
 
+from monai_genseg.atomic import atomic_write_text
+
 MULTI_GPU_OVERLAY = "multi_gpu/multi_gpu_train.yaml"
 
 
@@ -43,10 +45,7 @@ class ProgressWriter:
         entries = yaml.safe_load(self.path.read_text()) if self.path.is_file() else []
         entries.append({"best_avg_dice_score": float(engine.state.best_metric), "best_metric_epoch": int(engine.state.best_metric_epoch),
                         "best_metric_model": self.model_path, "timestamp": time.strftime("%Y-%m-%d %H:%M:%S")})
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".yaml.tmp")
-        tmp.write_text(yaml.safe_dump(entries, sort_keys=False))
-        os.replace(tmp, self.path)  # a crash mid-write leaves the previous progress.yaml
+        atomic_write_text(self.path, yaml.safe_dump(entries, sort_keys=False))  # a crash mid-write leaves the previous one
 
 
 def _unflatten_list(value):

@@ -13,6 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
+# the default split of every bundle, command and study: 32 training cases, 8 validation cases, the rest held out
+NUM_LABELED, NUM_VAL = 32, 8
+
 
 def load_msd_datalist(dataset_dir: str | os.PathLike, section: str = "training", check_files: bool = True) -> list[dict[str, str]]:
     """The ``section`` list of an MSD ``dataset.json``, with paths made absolute.
@@ -33,7 +36,9 @@ def load_msd_datalist(dataset_dir: str | os.PathLike, section: str = "training",
     return _resolve_entries(meta[section], root, meta_file, check_files)
 
 
-def split_cases(datalist: list[dict], num_labeled: int, num_val: int, seed: int = 0, source: str = "the dataset") -> dict[str, list[dict]]:
+def split_cases(
+    datalist: list[dict], num_labeled: int = NUM_LABELED, num_val: int = NUM_VAL, seed: int = 0, source: str = "the dataset"
+) -> dict[str, list[dict]]:
     """Seeded split into ``train`` (num_labeled), ``val`` (num_val) and ``test`` (the rest).
 
     The same seed gives the same cases in baseline, separate and end2end runs, so they compare fairly.

@@ -1,5 +1,5 @@
 from .channels import MaskToLabels, MaskToLabelsd, MatchChannels, MatchChannelsd
-from .mask_augment import RandMaskAugment, RandMaskAugmentd, RandPairedAugment, RandPairedAugmentd
+from .mask_augment import RandMaskAugment, RandMaskAugmentd, RandPairedAugment, RandPairedAugmentd, anatomy_safe_flip_prob
 
 __all__ = [
     "MaskToLabels",
@@ -10,4 +10,5 @@ __all__ = [
     "RandMaskAugmentd",
     "RandPairedAugment",
     "RandPairedAugmentd",
+    "anatomy_safe_flip_prob",
 ]

@@ -18,6 +18,13 @@ from monai.transforms import MapTransform, RandomizableTransform
 from monai.utils import convert_to_dst_type, convert_to_tensor, ensure_tuple_rep
 
 
+def anatomy_safe_flip_prob(spatial_dims: int) -> float:
+    """The flip probability the bundles augment with: 0.5 per axis in 2D; none in 3D, where after RAS
+    orientation anatomy has a fixed direction and a flip would swap e.g. left and right, or anterior and
+    posterior hippocampus."""
+    return 0.5 if spatial_dims == 2 else 0.0
+
+
 def _rotation(spatial_dims: int, angles: np.ndarray) -> np.ndarray:
     """Rotation matrix from one angle (2D) or three Euler angles (3D), in radians."""
     if spatial_dims == 2:
