@@ -8,6 +8,7 @@ several finite-difference radii, in float64 and float32. This is what chose the 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import platform
 import sys
@@ -20,13 +21,13 @@ RADII = (1e-1, 1e-2, 1e-3, 1e-4)
 
 
 def hypergradient(trainer, method: str, radius: float = 0.01) -> torch.Tensor:
-    trainer.hypergradient, trainer.hypergradient_radius = method, radius
+    trainer.feedback = dataclasses.replace(trainer.feedback, hypergradient=method, hypergradient_radius=radius)
     torch.manual_seed(0)
     batch = trainer.data_loader[0]
     image, label = batch["image"].to(torch.get_default_dtype()), batch["label"]
     trainer.mask_augment.set_random_state(0)
     masks, synthetic = trainer.synthesize(label)
-    grads, _ = trainer.segmenter_step(image, label, masks, synthetic, for_architecture=True)
+    grads, _ = trainer.segmenter_gradients(image, label, masks, synthetic, for_architecture=True)
     hyper, _ = trainer.architecture_hypergradient(masks, synthetic, grads)
     return torch.cat([h.flatten() for h in hyper])
 
@@ -44,8 +45,10 @@ def main() -> None:
                 for i, a in enumerate(trainer.generator.arch_parameters()):
                     a.copy_(torch.linspace(-0.5, 0.5, a.numel()) * (i + 1))
             exact = hypergradient(trainer, "exact")
-            cos = [torch.nn.functional.cosine_similarity(hypergradient(trainer, "finite_difference", r), exact, 0).item() for r in RADII]
-            print(f"  {str(dtype).replace('torch.', ''):<8} segmenter act {act:<10}" + "".join(f"{c:9.3f}" for c in cos))
+            fd = [hypergradient(trainer, "finite_difference", r) for r in RADII]
+            cos = [torch.nn.functional.cosine_similarity(f, exact, 0).item() for f in fd]
+            name = str(dtype).replace("torch.", "")
+            print(f"  {name:<8} segmenter act {act:<10}" + "".join(f"{c:9.3f}" for c in cos))
 
 
 if __name__ == "__main__":

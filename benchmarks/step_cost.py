@@ -19,7 +19,8 @@ import subprocess
 import sys
 import time
 
-CONFIGS = {  # name: mode [/ generator_update_interval / arch_update_interval]; exact Adam-consistent hypergradient unless -fd
+# name: mode [/ generator_update_interval / arch_update_interval]; exact Adam-consistent hypergradient unless -fd
+CONFIGS = {
     "baseline": dict(mode="baseline"),
     "separate": dict(mode="separate"),
     "joint/1": dict(mode="joint", generator_update_interval=1),
@@ -31,7 +32,8 @@ CONFIGS = {  # name: mode [/ generator_update_interval / arch_update_interval]; 
     "end2end/2/8": dict(mode="end2end", generator_update_interval=2, arch_update_interval=8),
     "end2end/4/4": dict(mode="end2end", generator_update_interval=4, arch_update_interval=4),
     "end2end/4/8": dict(mode="end2end", generator_update_interval=4, arch_update_interval=8),
-    "end2end-fd/2/4": dict(mode="end2end", hypergradient="finite_difference", generator_update_interval=2, arch_update_interval=4),
+    "end2end-fd/2/4": dict(mode="end2end", hypergradient="finite_difference", generator_update_interval=2,
+                           arch_update_interval=4),
 }
 
 
@@ -41,12 +43,17 @@ def _rss_mb() -> float:
 
 
 def build_trainer(dims: int, size: int, device: str = "cpu", act: str = "PRELU", epoch_length: int = 1, **config):
-    """The benchmark problem: UNet(16,32,64,128) segmenter, 2 real (+2 synthetic) items, 4 validation items."""
+    """The benchmark problem: UNet(16,32,64,128) segmenter, 2 real (+2 synthetic) items, 4 validation items.
+
+    ``config``: ``mode`` and any field of ``GenerationSettings`` or ``FeedbackSettings``, given flat.
+    """
+    import dataclasses
+
     import torch
     from monai.losses import DiceCELoss
     from monai.networks.nets import PatchDiscriminator, UNet
 
-    from monai_genseg.engines import GenSegTrainer
+    from monai_genseg.engines import FeedbackSettings, GenerationSettings, GenSegTrainer
     from monai_genseg.networks import MaskToImageGenerator
     from monai_genseg.transforms import RandMaskAugment
 
@@ -62,13 +69,17 @@ def build_trainer(dims: int, size: int, device: str = "cpu", act: str = "PRELU",
     disc = PatchDiscriminator(num_layers_d=3, spatial_dims=dims, channels=16, in_channels=3, norm="INSTANCE").to(device)
     augment = RandMaskAugment(dims)
     augment.set_random_state(0)
+    settings = {kind: kind(**{f.name: config.pop(f.name) for f in dataclasses.fields(kind) if f.name in config})
+                for kind in (GenerationSettings, FeedbackSettings)}
     return GenSegTrainer(
         device=device, max_epochs=1, epoch_length=epoch_length, train_data_loader=[batch],
-        network=seg, optimizer=torch.optim.Adam(seg.parameters(), 1e-3), loss_function=DiceCELoss(to_onehot_y=True, softmax=True),
+        network=seg, optimizer=torch.optim.Adam(seg.parameters(), 1e-3),
+        loss_function=DiceCELoss(to_onehot_y=True, softmax=True),
         generator=gen, generator_optimizer=torch.optim.Adam(gen.weight_parameters(), 2e-4),
         discriminator=disc, discriminator_optimizer=torch.optim.Adam(disc.parameters(), 2e-4),
         arch_optimizer=torch.optim.Adam(gen.arch_parameters(), 3e-3), val_data_loader=[val],
-        mask_augment=augment, num_classes=2, **config,
+        mask_augment=augment, num_classes=2,
+        generation=settings[GenerationSettings], feedback=settings[FeedbackSettings], **config,
     )
 
 
@@ -126,15 +137,18 @@ def main() -> None:
     for dims in args.dims:
         rows = []
         for name in args.configs:
-            cmd = [sys.executable, __file__, "--child", name, str(dims), "--iterations", str(args.iterations), "--device", device]
-            out = subprocess.run(cmd, capture_output=True, text=True, encoding="utf-8", errors="replace", check=True).stdout.strip().splitlines()[-1]
+            cmd = [sys.executable, __file__, "--child", name, str(dims), "--iterations", str(args.iterations),
+                   "--device", device]
+            proc = subprocess.run(cmd, capture_output=True, text=True, encoding="utf-8", errors="replace", check=True)
+            out = proc.stdout.strip().splitlines()[-1]
             rows.append(json.loads(out))
         base = next((r for r in rows if r["name"] == "baseline"), None)
         if base is None:
             raise SystemExit("ratios need the baseline configuration in --configs")
         print(f"\n{dims}D, {sizes[dims]}^{dims} images: ratio to baseline (mean s/iteration, peak memory MB)")
         for r in rows:
-            print(f"  {r['name']:<16} time x{r['seconds'] / base['seconds']:5.2f}   memory x{r['peak_mb'] / max(base['peak_mb'], 1e-6):5.2f}"
+            time_ratio, memory_ratio = r["seconds"] / base["seconds"], r["peak_mb"] / max(base["peak_mb"], 1e-6)
+            print(f"  {r['name']:<16} time x{time_ratio:5.2f}   memory x{memory_ratio:5.2f}"
                   f"   ({r['seconds']:.3f} s, {r['peak_mb']:.0f} MB)")
 
 

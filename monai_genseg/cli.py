@@ -6,16 +6,22 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
+import tempfile
 
 import fire
 
-from monai_genseg.data import demo_dataset, load_datalist, require_valid_dataset
+from monai_genseg.bundle import RECIPES, STANDARD, Inference, compose, get_recipe, write
+from monai_genseg.data import NUM_LABELED, NUM_VAL, demo_dataset, load_datalist, require_valid_dataset
 from monai_genseg.data.checks import DataCheckError
 from monai_genseg.data.converters import convert_busi, convert_montgomery
-from monai_genseg.recipes import RECIPES, get_recipe
 
-BUNDLES = Path(__file__).resolve().parent.parent / "bundles"
+
+def init(bundle: str, dest: str = "bundles", overwrite: bool = False) -> str:
+    """Write bundle BUNDLE (or 'all' of them) to DEST/BUNDLE, ready for python -m monai.bundle run. An existing
+    bundle there is refused unless OVERWRITE; then only its configs and docs are rewritten (models/ and eval/ stay)."""
+    names = sorted(RECIPES) if bundle == "all" else [get_recipe(bundle).name]
+    written = [write(compose(get_recipe(name), *STANDARD), dest, overwrite=overwrite) for name in names]
+    return "\n".join(f"wrote {path}" for path in written)
 
 
 def demo_data(task: str = "liver3d", output_dir: str | None = None, num_cases: int = 48, seed: int = 0) -> str:
@@ -29,7 +35,7 @@ def demo_data(task: str = "liver3d", output_dir: str | None = None, num_cases: i
     return str(WRITERS[task][0](output_dir, num_cases=num_cases, seed=seed))
 
 
-def check_data(dataset_dir: str, bundle: str = "liver3d", num_labeled: int = 32, num_val: int = 8, seed: int = 0) -> str:
+def check_data(dataset_dir: str, bundle: str = "liver3d", num_labeled: int = NUM_LABELED, num_val: int = NUM_VAL, seed: int = 0) -> str:
     """Check DATASET_DIR (MSD folder, images/ + masks/ folder, or datalist JSON) for BUNDLE: every problem
     of the cases a run would use, one per line; exit status 1 if there is any."""
     r = get_recipe(bundle)
@@ -63,19 +69,18 @@ def synthesize(bundle: str, checkpoint: str, masks: str, output_dir: str, num: i
     return f"{len(run(bundle, checkpoint, masks, output_dir, num=num, scale=scale, seed=seed))} pairs written to {output_dir}"
 
 
-def export(bundle: str, ckpt_file: str | None = None, filepath: str | None = None, scale: str = "cpu") -> str:
-    """Export BUNDLE's trained segmenter (default models/model.pt of the bundle) to TorchScript (default models/model.ts)."""
+def export(bundle: str, ckpt_file: str | None = None, filepath: str | None = None, scale: str = "cpu", bundle_root: str = ".") -> str:
+    """Export the trained segmenter of BUNDLE to TorchScript: CKPT_FILE (default BUNDLE_ROOT/models/model.pt,
+    where training wrote it) to FILEPATH (default BUNDLE_ROOT/models/model.ts)."""
     from monai.bundle import ckpt_export
 
-    from monai_genseg.bundle import default_bundle_root
-
-    get_recipe(bundle)
-    root = default_bundle_root(bundle)
-    cfg = f"{BUNDLES}/{bundle}/configs"
-    ckpt_file = ckpt_file or f"{root}/models/model.pt"
-    filepath = filepath or f"{root}/models/model.ts"
-    ckpt_export(net_id="network_def", filepath=filepath, ckpt_file=ckpt_file, meta_file=f"{cfg}/metadata.json",
-                config_file=f"{cfg}/inference.yaml", scale=scale)
+    ckpt_file = ckpt_file or f"{bundle_root}/models/model.pt"
+    filepath = filepath or f"{bundle_root}/models/model.ts"
+    built = compose(get_recipe(bundle), Inference(), scale=scale)
+    with tempfile.TemporaryDirectory() as tmp:  # the configs as this package writes them, whatever the bundle folder holds
+        configs = write(built, tmp) / "configs"
+        ckpt_export(net_id="network_def", filepath=filepath, ckpt_file=ckpt_file, meta_file=f"{configs}/metadata.json",
+                    config_file=f"{configs}/inference.yaml")
     return f"exported {ckpt_file} to {filepath}"
 
 
@@ -112,7 +117,8 @@ def zoo_package(name: str, dest: str, model: str, scale: str = "gpu", url_base: 
 def bundles() -> str:
     """The bundles and the commands that train, evaluate and run them."""
     lines = [f"{name:<18} {r.task} ({r.modality}, {r.spatial_dims}D)" for name, r in sorted(RECIPES.items())]
-    lines += ["", "train:     python -m monai.bundle run --config_file bundles/<name>/configs/train.yaml [--dataset_dir DIR] [--scale gpu]",
+    lines += ["", "write one: monai-genseg init <name> [DIR]   (DIR defaults to bundles/)",
+              "train:     python -m monai.bundle run --config_file bundles/<name>/configs/train.yaml [--dataset_dir DIR] [--scale gpu]",
               "evaluate:  python -m monai.bundle run --config_file \"['bundles/<name>/configs/train.yaml','bundles/<name>/configs/evaluate.yaml']\"",
               "inference: python -m monai.bundle run --config_file bundles/<name>/configs/inference.yaml --dataset_dir IMAGES"]
     return "\n".join(lines)
@@ -120,7 +126,7 @@ def bundles() -> str:
 
 def main() -> None:
     fire.Fire(
-        {"bundles": bundles, "demo-data": demo_data, "check-data": check_data, "synthesize": synthesize, "export": export,
+        {"init": init, "bundles": bundles, "demo-data": demo_data, "check-data": check_data, "synthesize": synthesize, "export": export,
          "zoo-package": zoo_package, "monailabel-bundle": monailabel_bundle, "auto3dseg-template": auto3dseg_template, "convert-busi": convert_busi_cmd, "convert-montgomery": convert_montgomery_cmd},
         name="monai-genseg",
     )

@@ -15,10 +15,9 @@ from pathlib import Path
 
 import yaml
 
-from monai_genseg.bundle_configs import write_bundle_copy
+from monai_genseg.bundle import RECIPES, STANDARD, Inference, ModelZoo, compose, get_recipe, write
 
 ZOO_FILE_LIMIT = 25_000_000  # bytes: the zoo's "no larger than 25MB", read strictly; larger files go through large_files.yml
-NOTE = "# Packaged for the MONAI model zoo by `monai-genseg zoo-package`: scale fixed to the shipped weights.\n"
 
 
 def md5sum(path: str | os.PathLike) -> str:
@@ -42,7 +41,7 @@ def package_for_zoo(
     """Write ``dest/<name>`` for the zoo: the bundle's files with ``scale`` fixed, and its weights.
 
     Args:
-        name: a bundle of ``bundles/``.
+        name: a bundle (``monai-genseg bundles`` lists them).
         dest: where to write the package.
         model: the trained ``models/model.pt`` (the segmenter's state dict) of that bundle and scale.
         scale: the preset ``model`` was trained with.
@@ -50,7 +49,7 @@ def package_for_zoo(
             ``<url_base>/<file name>`` with its md5 hash, and left out of the package.
         extra_models: more files for ``models/``, e.g. the TorchScript ``model.ts`` from ``monai-genseg export``.
         limit: the size in bytes above which a file goes through ``large_files.yml``.
-        overwrite: replace an existing ``dest/<name>``.
+        overwrite: rewrite the files of an existing ``dest/<name>``.
     """
     files = [Path(model), *map(Path, extra_models)]
     for f in files:
@@ -60,7 +59,7 @@ def package_for_zoo(
     if large and not url_base:
         sizes = ", ".join(f"{f} ({f.stat().st_size / 1e6:.1f} MB)" for f in large)
         raise ValueError(f"{sizes}: over the zoo's {limit / 1e6:g} MB limit; pass url_base, the address they will be uploaded to")
-    target = write_bundle_copy(name, dest, scale, overwrite=overwrite, note=NOTE)
+    target = write(compose(get_recipe(name), *STANDARD, ModelZoo(), scale=scale), dest, overwrite=overwrite)
     entries = []
     for f in files:
         rel = f"models/{'model.pt' if f == Path(model) else f.name}"
@@ -80,19 +79,13 @@ def weights_bytes(name: str, scale: str) -> int:
     import torch
     from monai.bundle import ConfigParser
 
-    from monai_genseg.bundle_configs import inference_config
-    from monai_genseg.recipes import RECIPES
-
-    parser = ConfigParser(inference_config(RECIPES[name]))
-    parser["scale"] = scale
+    parser = ConfigParser(compose(get_recipe(name), Inference(), scale=scale).configs["inference"])
     buffer = io.BytesIO()
     torch.save(parser.get_parsed_content("network_def").state_dict(), buffer)
     return buffer.getbuffer().nbytes
 
 
 if __name__ == "__main__":  # python -m monai_genseg.model_zoo: which bundles need large_files.yml
-    from monai_genseg.recipes import RECIPES
-
     print(f"{'bundle':<18} {'cpu MB':>7} {'gpu MB':>7}  over {ZOO_FILE_LIMIT / 1e6:g} MB at gpu")
     for bundle in sorted(RECIPES):
         cpu, gpu = (weights_bytes(bundle, s) for s in ("cpu", "gpu"))

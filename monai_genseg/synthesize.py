@@ -9,22 +9,15 @@ import torch
 from monai.bundle import ConfigParser
 from monai.transforms import DivisiblePad, LoadImage, Resize
 
-from monai_genseg.bundle import IMAGE_PATTERNS
+from monai_genseg.bundle import IMAGE_PATTERNS, compose, get_recipe
 from monai_genseg.data.datalist import file_stem
 from monai_genseg.handlers.synthetic_saver import write_pair_item
 from monai_genseg.networks import one_hot_mask
-from monai_genseg.recipes import get_recipe
 from monai_genseg.transforms import MaskToLabels, RandMaskAugment
-
-BUNDLES = Path(__file__).resolve().parent.parent / "bundles"
-
 
 def load_generator(bundle: str, checkpoint: str | os.PathLike, scale: str = "cpu") -> torch.nn.Module:
     """The bundle's generator at ``scale``, with the weights and architecture logits of a GenSeg checkpoint."""
-    parser = ConfigParser()
-    parser.read_config(str(BUNDLES / bundle / "configs" / "train.yaml"))
-    parser["scale"] = scale
-    generator = parser.get_parsed_content("generator")
+    generator = ConfigParser(compose(get_recipe(bundle), scale=scale).train).get_parsed_content("generator")
     state = torch.load(checkpoint, map_location="cpu", weights_only=True)
     if "generator" not in state:
         raise ValueError(f"{checkpoint}: not a GenSeg training checkpoint (no 'generator' entry); use models/genseg_checkpoint.pt.")
@@ -43,7 +36,7 @@ def synthesize(bundle: str, checkpoint: str, masks: str, output_dir: str, num: i
         raise FileNotFoundError(f"{masks}: no mask files ({', '.join(IMAGE_PATTERNS)}).")
     generator = load_generator(bundle, checkpoint, scale)
     levels = len(generator.down)
-    augment = RandMaskAugment(recipe.spatial_dims, flip_prob=0.5 if recipe.spatial_dims == 2 else 0.0)
+    augment = RandMaskAugment(recipe.spatial_dims, flip_prob=recipe.flip_prob)
     augment.set_random_state(seed)
     load = LoadImage(image_only=True, ensure_channel_first=True)
     out = Path(output_dir)
@@ -52,7 +45,7 @@ def synthesize(bundle: str, checkpoint: str, masks: str, output_dir: str, num: i
     for f in files:
         mask = load(f)
         if recipe.spatial_dims == 2:
-            mask = Resize(recipe.presets[scale]["patch_size"], mode="nearest")(MaskToLabels(recipe.num_classes)(mask))
+            mask = Resize(recipe.preset(scale).patch_size, mode="nearest")(MaskToLabels(recipe.num_classes)(mask))
         else:
             mask = DivisiblePad(2**levels)(mask)
         batch = augment(torch.as_tensor(mask)[None].repeat(num, *[1] * mask.ndim))

@@ -8,7 +8,8 @@ from monai.losses import DiceCELoss
 from monai.networks.nets import PatchDiscriminator, UNet
 from torch.utils.data import DataLoader
 
-from monai_genseg.engines import GenSegTrainer
+from monai_genseg.engines import FeedbackSettings, GenerationSettings, GenSegTrainer
+from monai_genseg.handlers import GeneratorWarmup
 from monai_genseg.networks import MaskToImageGenerator
 from monai_genseg.transforms import RandMaskAugment
 
@@ -27,6 +28,10 @@ def blob_pairs(n: int, spatial_dims: int = 2, size: int = 32, seed: int = 0) -> 
     return pairs
 
 
+GENERATION_KEYS = ("lambda_l1", "lambda_syn", "syn_rampup_iterations", "generator_update_interval")
+FEEDBACK_KEYS = ("arch_update_interval", "hypergradient_radius", "unroll", "unrolled_lr")
+
+
 def make_trainer(
     mode: str = "end2end",
     spatial_dims: int = 2,
@@ -35,10 +40,18 @@ def make_trainer(
     hypergradient: str = "finite_difference",
     iterations: int = 4,
     warmup: int = 0,
+    warmup_patience: int = 4,
     train: DataLoader | None = None,
     optimizer_class: type = torch.optim.Adam,
     **kwargs,
 ) -> GenSegTrainer:
+    """A tiny trainer; the GenerationSettings and FeedbackSettings fields may be given flat, as keywords, or whole.
+
+    ``warmup`` > 0 attaches a :class:`GeneratorWarmup` of that many steps, checked every 2.
+    """
+    generation = GenerationSettings(**{k: kwargs.pop(k) for k in GENERATION_KEYS if k in kwargs})
+    feedback = FeedbackSettings(hypergradient=hypergradient, **{k: kwargs.pop(k) for k in FEEDBACK_KEYS if k in kwargs})
+    generation, feedback = kwargs.pop("generation", generation), kwargs.pop("feedback", feedback)  # given whole
     torch.manual_seed(0)
     seg = UNet(spatial_dims, 1, 2, (4, 8), (2,), num_res_units=1, act=act, norm="instance")
     gen = MaskToImageGenerator(spatial_dims, 2, 1, channels=(4, 8), act=act)
@@ -47,6 +60,9 @@ def make_trainer(
     augment.set_random_state(0)
     train = DataLoader(blob_pairs(4, spatial_dims, size), batch_size=2) if train is None else train
     val = DataLoader(blob_pairs(3, spatial_dims, size, seed=1), batch_size=3)
+    handlers = list(kwargs.pop("train_handlers", None) or [])
+    if warmup > 0:
+        handlers.append(GeneratorWarmup(warmup, check_interval=2, patience=warmup_patience))
     return GenSegTrainer(
         device="cpu",
         max_epochs=1,
@@ -64,9 +80,9 @@ def make_trainer(
         mask_augment=augment,
         num_classes=2,
         mode=mode,
-        hypergradient=hypergradient,
-        generator_warmup_iterations=warmup,
-        warmup_check_interval=2,
+        generation=generation,
+        feedback=feedback,
+        train_handlers=handlers,
         **kwargs,
     )
 

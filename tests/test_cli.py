@@ -1,5 +1,6 @@
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -30,10 +31,8 @@ def _fake_checkpoint(bundle, path):
     import torch
     from monai.bundle import ConfigParser
 
-    from monai_genseg.synthesize import BUNDLES
-
     parser = ConfigParser()
-    parser.read_config(str(BUNDLES / bundle / "configs" / "train.yaml"))
+    parser.read_config(str(Path(__file__).resolve().parents[1] / "bundles" / bundle / "configs" / "train.yaml"))
     torch.save({"generator": parser.get_parsed_content("generator").state_dict()}, path)
     return str(path)
 
@@ -73,10 +72,9 @@ def test_export_writes_torchscript(tmp_path):
     from monai.bundle import ConfigParser
 
     from monai_genseg.cli import export
-    from monai_genseg.synthesize import BUNDLES
 
     parser = ConfigParser()
-    parser.read_config(str(BUNDLES / "polyp2d" / "configs" / "inference.yaml"))
+    parser.read_config(str(Path(__file__).resolve().parents[1] / "bundles" / "polyp2d" / "configs" / "inference.yaml"))
     torch.save(parser.get_parsed_content("network_def").state_dict(), tmp_path / "model.pt")
     export("polyp2d", ckpt_file=str(tmp_path / "model.pt"), filepath=str(tmp_path / "model.ts"))
     assert torch.jit.load(str(tmp_path / "model.ts"))(torch.rand(1, 3, 64, 64)).shape == (1, 2, 64, 64)

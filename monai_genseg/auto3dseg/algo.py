@@ -17,16 +17,11 @@ from typing import Any
 from monai.apps.auto3dseg import BundleAlgo
 from monai.bundle import ConfigParser
 
+from monai_genseg.atomic import atomic_write_text
 from monai_genseg.auto3dseg.run import MULTI_GPU_OVERLAY
 from monai_genseg.auto3dseg.stats import recipe_from_stats
-from monai_genseg.bundle_configs import (
-    LOGGING_CONF,
-    _load_transforms,
-    multi_gpu_config,
-    to_yaml,
-    train_config,
-)
-from monai_genseg.recipes import Recipe
+from monai_genseg.bundle import Auto3DSeg, Bundle, MultiGPU, Overrides, Recipe, compose, to_yaml
+from monai_genseg.bundle.render import LOGGING_CONF
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "algorithm_templates"
 
@@ -43,31 +38,10 @@ def copy_template(dest: str | os.PathLike, overwrite: bool = False) -> Path:
     return target
 
 
-def algo_config(r: Recipe, datalist: str, dataroot: str, fold: int, bundle_root: str, knobs: dict) -> dict:
-    """The GenSeg training config for one fold: the bundles' wiring with Auto3DSeg's data split and paths."""
-    cfg = train_config(r)
-    cfg.update(knobs)  # the template's hyper_parameters.yaml: mode, scale, seed, ...
-    for key in ("dataset_dir", "data_root", "datalist", "num_labeled"):  # the bundles' own split, replaced by the fold's
-        cfg.pop(key)
-    cfg.update({
-        "bundle_root": bundle_root,
-        "ckpt_path": os.path.join(bundle_root, "models"),  # BundleAlgo.get_score reads progress.yaml here
-        "ckpt_dir": "@ckpt_path",
-        "data_list_file_path": datalist,
-        "data_file_base_dir": dataroot,
-        "fold": fold,
-        "split": "$monai_genseg.auto3dseg.fold_split(@data_list_file_path, @data_file_base_dir, @fold)",
-        # the architecture step's batch: the whole fold up to 8 cases (the bundles' num_val), then it cycles through the fold
-        "num_val": "$min(len(@split['val']), 8)",
-    })
-    cfg["imports"] = [i for i in cfg["imports"] if i != "$import monai_genseg.auto3dseg"] + ["$import monai_genseg.auto3dseg"]
-    cfg["validate"]["handlers"].append({"_target_": "monai_genseg.auto3dseg.ProgressWriter", "path": "$@ckpt_path + '/progress.yaml'",
-                                        "model_path": "$@ckpt_path + '/model.pt'"})
-    cfg["infer"] = {
-        "preprocessing": {"_target_": "Compose", "transforms": _load_transforms(r, ["image"])},
-        "inferer": {"_target_": "SlidingWindowInferer", "roi_size": "@patch_size", "sw_batch_size": 4, "overlap": 0.5, "mode": "gaussian"},
-    }
-    return cfg
+def algo_bundle(r: Recipe, datalist: str, dataroot: str, fold: int, bundle_root: str, knobs: dict) -> Bundle:
+    """One fold's GenSeg training config and its multi-GPU overlay: the bundles' wiring with Auto3DSeg's
+    data split and paths, and ``knobs``, the template's ``hyper_parameters.yaml`` (mode, scale, seed, ...)."""
+    return compose(r, Overrides(knobs), Auto3DSeg(datalist, dataroot, fold, bundle_root), MultiGPU())
 
 
 class GensegAlgo(BundleAlgo):
@@ -83,15 +57,15 @@ class GensegAlgo(BundleAlgo):
         knobs = dict(ConfigParser.load_config_file(str(config_file)) or {})
         r = recipe_from_stats(stats, modality=str(source.get("modality", "ct")), source=data_stats_filename)
         paths = {k: os.path.abspath(str(source[k])) for k in ("datalist", "dataroot")}
-        cfg = algo_config(r, paths["datalist"], paths["dataroot"], fold, os.path.abspath(output_path), knobs)
-        _write(config_file, cfg, f"GenSeg fold {fold}, filled by GensegAlgo.fill_template_config from {data_stats_filename}")
-        _write(Path(output_path) / MULTI_GPU_OVERLAY, multi_gpu_config(r), "merged by scripts/train.py when run under torchrun")
-        (config_file.parent / "logging.conf").write_text(LOGGING_CONF)  # ConfigWorkflow's default place: INFO to stdout
+        bundle = algo_bundle(r, paths["datalist"], paths["dataroot"], fold, os.path.abspath(output_path), knobs)
+        _write(config_file, bundle.train, f"GenSeg fold {fold}, filled by GensegAlgo.fill_template_config from {data_stats_filename}")
+        overlay = bundle.configs["multi_gpu_train"]
+        _write(Path(output_path) / MULTI_GPU_OVERLAY, overlay, "merged by scripts/train.py when run under torchrun")
+        atomic_write_text(config_file.parent / "logging.conf", LOGGING_CONF)  # ConfigWorkflow's default place: INFO to stdout
         filled = {"fold": fold, "num_classes": r.num_classes, "image_channels": r.image_channels, "modality": r.modality,
-                  "presets": r.presets, "intensity": r.intensity}
+                  "presets": bundle.train["presets"], "intensity": [dict(t) for t in r.intensity]}
         return {"hyper_parameters.yaml": filled}
 
 
 def _write(path: Path, cfg: dict, note: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(f"# {note}\n" + to_yaml(cfg))
+    atomic_write_text(path, f"# {note}\n" + to_yaml(cfg))

@@ -1,4 +1,4 @@
-"""Turn Auto3DSeg's data analysis (``datastats.yaml``) into a GenSeg :class:`~monai_genseg.recipes.Recipe`.
+"""Turn Auto3DSeg's data analysis (``datastats.yaml``) into a GenSeg :class:`~monai_genseg.bundle.Recipe`.
 
 The choices mirror MONAI's own algorithm templates: resample to the median spacing, normalise CT by
 the foreground intensity percentiles and MR per volume, and size the patch from the median shape.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
-from monai_genseg.recipes import Recipe, _preset_3d
+from monai_genseg.bundle.recipes import Recipe, preset_3d
 
 # patch caps per preset: a CPU smoke run and a full-size GPU run; both divisible by the UNet's strides
 PATCH_CAP = {"cpu": (48, 48, 32), "gpu": (128, 128, 128)}
@@ -63,5 +63,5 @@ def recipe_from_stats(stats: Mapping, modality: str = "ct", source: str = "datas
         name="genseg", task=f"Segmentation of {', '.join(class_names)} in {modality.upper()}", spatial_dims=3, image_channels=channels,
         class_names=class_names, modality=modality.upper(), image_format="magnitude", dataset=source, licence="the dataset's own",
         layout="Auto3DSeg datalist", intensity=intensity, intensity_text=text,
-        presets=_preset_3d(pixdim, _patch(shape, "cpu"), _patch(shape, "gpu")), crop_foreground=modality.lower() == "ct",
+        presets=preset_3d(pixdim, _patch(shape, "cpu"), _patch(shape, "gpu")), crop_foreground=modality.lower() == "ct",
     )

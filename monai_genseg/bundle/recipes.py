@@ -1,42 +1,83 @@
-"""The paper's tasks as recipes: what differs between bundles. Everything else is shared wiring in
-:mod:`monai_genseg.bundle_configs`, which writes each recipe's bundle files."""
+"""The paper's tasks as recipes: what differs between bundles. The shared wiring is :mod:`.core`."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from monai_genseg.transforms import anatomy_safe_flip_prob
 
 
-def _preset_3d(pixdim, cpu_patch, gpu_patch, gpu_pixdim=None) -> dict:
+@dataclass(frozen=True)
+class Preset:
+    """The sizes of one run: network widths, patch, batch and budget. 3D presets set ``pixdim`` and
+    ``samples_per_volume``, 2D presets ``batch_size``; the other one stays ``None`` and is not written."""
+
+    patch_size: tuple[int, ...]
+    segmenter_channels: tuple[int, ...]
+    segmenter_res_units: int
+    generator_channels: tuple[int, ...]
+    discriminator_channels: int
+    epoch_length: int
+    max_epochs: int
+    generator_warmup_iterations: int
+    syn_rampup_iterations: int
+    generator_update_interval: int
+    arch_update_interval: int
+    pixdim: tuple[float, ...] | None = None
+    samples_per_volume: int | None = None
+    batch_size: int | None = None
+
+    # the order the bundles write the keys in: where a 3D volume is resampled to, then what is cut from it
+    ORDER = ("pixdim", "patch_size", "samples_per_volume", "batch_size", "segmenter_channels", "segmenter_res_units",
+             "generator_channels", "discriminator_channels", "epoch_length", "max_epochs", "generator_warmup_iterations",
+             "syn_rampup_iterations", "generator_update_interval", "arch_update_interval")
+
+    def __getitem__(self, key: str) -> Any:
+        """Read a preset as the config dict it becomes: ``preset["epoch_length"]``."""
+        return self.as_config()[key]
+
+    def as_config(self) -> dict[str, Any]:
+        """A fresh plain dict for a config (lists, not tuples), without the unset keys."""
+        values = asdict(self)
+        return {k: list(values[k]) if isinstance(values[k], tuple) else values[k] for k in self.ORDER if values[k] is not None}
+
+
+def preset_3d(pixdim, cpu_patch, gpu_patch, gpu_pixdim=None) -> dict[str, Preset]:
+    """The ``cpu`` (a smoke-sized run) and ``gpu`` (full size) presets of a 3D recipe."""
     return {
-        "cpu": {"pixdim": pixdim, "patch_size": cpu_patch, "samples_per_volume": 2, "segmenter_channels": [8, 16, 32, 64],
-                "segmenter_res_units": 1, "generator_channels": [8, 16, 32], "discriminator_channels": 8, "epoch_length": 40,
-                "max_epochs": 4, "generator_warmup_iterations": 100, "syn_rampup_iterations": 40, "generator_update_interval": 2,
-                "arch_update_interval": 4},
-        "gpu": {"pixdim": gpu_pixdim or pixdim, "patch_size": gpu_patch, "samples_per_volume": 4,
-                "segmenter_channels": [32, 64, 128, 256, 320], "segmenter_res_units": 2, "generator_channels": [32, 64, 128, 256],
-                "discriminator_channels": 64, "epoch_length": 250, "max_epochs": 80, "generator_warmup_iterations": 4000,
-                "syn_rampup_iterations": 2000, "generator_update_interval": 1,
-                "arch_update_interval": 2},
+        "cpu": Preset(pixdim=tuple(pixdim), patch_size=tuple(cpu_patch), samples_per_volume=2, segmenter_channels=(8, 16, 32, 64),
+                      segmenter_res_units=1, generator_channels=(8, 16, 32), discriminator_channels=8, epoch_length=40, max_epochs=4,
+                      generator_warmup_iterations=100, syn_rampup_iterations=40, generator_update_interval=2, arch_update_interval=4),
+        "gpu": Preset(pixdim=tuple(gpu_pixdim or pixdim), patch_size=tuple(gpu_patch), samples_per_volume=4,
+                      segmenter_channels=(32, 64, 128, 256, 320), segmenter_res_units=2, generator_channels=(32, 64, 128, 256),
+                      discriminator_channels=64, epoch_length=250, max_epochs=80, generator_warmup_iterations=4000,
+                      syn_rampup_iterations=2000, generator_update_interval=1, arch_update_interval=2),
     }
 
 
 PRESETS_2D = {
-    "cpu": {"patch_size": [64, 64], "batch_size": 8, "segmenter_channels": [16, 32, 64, 128], "segmenter_res_units": 1,
-            "generator_channels": [16, 32, 64], "discriminator_channels": 16, "epoch_length": 25, "max_epochs": 4,
-            "generator_warmup_iterations": 100, "syn_rampup_iterations": 25, "generator_update_interval": 2,
-            "arch_update_interval": 4},
-    "gpu": {"patch_size": [256, 256], "batch_size": 16, "segmenter_channels": [32, 64, 128, 256, 512], "segmenter_res_units": 2,
-            "generator_channels": [64, 128, 256, 512], "discriminator_channels": 64, "epoch_length": 100, "max_epochs": 50,
-            "generator_warmup_iterations": 2000, "syn_rampup_iterations": 1000, "generator_update_interval": 1,
-            "arch_update_interval": 2},
+    "cpu": Preset(patch_size=(64, 64), batch_size=8, segmenter_channels=(16, 32, 64, 128), segmenter_res_units=1,
+                  generator_channels=(16, 32, 64), discriminator_channels=16, epoch_length=25, max_epochs=4,
+                  generator_warmup_iterations=100, syn_rampup_iterations=25, generator_update_interval=2, arch_update_interval=4),
+    "gpu": Preset(patch_size=(256, 256), batch_size=16, segmenter_channels=(32, 64, 128, 256, 512), segmenter_res_units=2,
+                  generator_channels=(64, 128, 256, 512), discriminator_channels=64, epoch_length=100, max_epochs=50,
+                  generator_warmup_iterations=2000, syn_rampup_iterations=1000, generator_update_interval=1, arch_update_interval=2),
 }
-SCALE_0_255 = [{"_target_": "ScaleIntensityRanged", "keys": "image", "a_min": 0, "a_max": 255, "b_min": 0.0, "b_max": 1.0, "clip": True}]
-LAYOUT_2D = "a folder with images/ and masks/ whose files share a stem (PNG, JPG, BMP, TIF; masks 0/255 or label indices), or a datalist JSON"
+SCALE_0_255 = ({"_target_": "ScaleIntensityRanged", "keys": "image", "a_min": 0, "a_max": 255, "b_min": 0.0, "b_max": 1.0, "clip": True},)
+LAYOUT_2D = ("a folder with images/ and masks/ whose files share a stem (PNG, JPG, BMP, TIF; masks 0/255 or label indices), "
+             "or a datalist JSON")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Recipe:
-    """What one bundle states: modality, channels, labels, preprocessing, sizes, data source."""
+    """What one bundle states: modality, channels, labels, preprocessing, sizes, data source.
+
+    Immutable: ``presets`` is a read-only mapping and ``intensity`` a tuple, so a config built from a
+    recipe (which copies them) can be edited without touching the recipe.
+    """
 
     name: str
     task: str
@@ -48,14 +89,29 @@ class Recipe:
     dataset: str
     licence: str
     layout: str
-    intensity: list = field(default_factory=list)  # image normalisation transforms (dicts)
+    intensity: tuple[Mapping[str, Any], ...] = ()  # image normalisation transforms (config dicts)
     intensity_text: str = ""
-    presets: dict = field(default_factory=lambda: PRESETS_2D)
+    presets: Mapping[str, Preset] = field(default_factory=lambda: PRESETS_2D)
     crop_foreground: bool = False
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "presets", MappingProxyType(dict(self.presets)))
+        object.__setattr__(self, "intensity", tuple(MappingProxyType(dict(t)) for t in self.intensity))
 
     @property
     def num_classes(self) -> int:
         return len(self.class_names) + 1
+
+    @property
+    def flip_prob(self) -> float:
+        """Mirror flips for the augmentation: see :func:`~monai_genseg.transforms.anatomy_safe_flip_prob`."""
+        return anatomy_safe_flip_prob(self.spatial_dims)
+
+    def preset(self, scale: str) -> Preset:
+        """The preset ``scale``, or one line naming the option and the presets there are."""
+        if scale not in self.presets:
+            raise ValueError(f"--scale '{scale}' is not one of {sorted(self.presets)} (bundle {self.name}).")
+        return self.presets[scale]
 
 
 def photo_2d(name: str, task: str, channels: int, target: str, modality: str, dataset: str, licence: str, layout_note: str = "") -> Recipe:
@@ -76,22 +132,27 @@ RECIPES = {
             name="liver3d", task="Liver and liver-tumour segmentation in CT", spatial_dims=3, image_channels=1,
             class_names=("liver", "tumour"), modality="CT", image_format="hounsfield",
             dataset="Medical Segmentation Decathlon Task03_Liver (131 portal-venous CT volumes; http://medicaldecathlon.com/)",
-            licence="CC-BY-SA 4.0", layout="MSD: dataset.json with a training list, imagesTr/, labelsTr/ (0 background, 1 liver, 2 tumour)",
-            intensity=[{"_target_": "ScaleIntensityRanged", "keys": "image", "a_min": -150, "a_max": 250, "b_min": 0.0, "b_max": 1.0, "clip": True}],
+            licence="CC-BY-SA 4.0",
+            layout="MSD: dataset.json with a training list, imagesTr/, labelsTr/ (0 background, 1 liver, 2 tumour)",
+            intensity=({"_target_": "ScaleIntensityRanged", "keys": "image", "a_min": -150, "a_max": 250, "b_min": 0.0, "b_max": 1.0,
+                        "clip": True},),
             intensity_text="CT window -150..250 HU scaled to [0, 1], cropped to the body",
-            presets=_preset_3d([4.0, 4.0, 5.0], [48, 48, 32], [128, 128, 64], gpu_pixdim=[1.5, 1.5, 2.0]), crop_foreground=True,
+            presets=preset_3d([4.0, 4.0, 5.0], [48, 48, 32], [128, 128, 64], gpu_pixdim=[1.5, 1.5, 2.0]), crop_foreground=True,
         ),
         Recipe(
             name="hippocampus3d", task="Anterior and posterior hippocampus segmentation in MRI", spatial_dims=3, image_channels=1,
             class_names=("anterior", "posterior"), modality="MR", image_format="magnitude",
             dataset="Medical Segmentation Decathlon Task04_Hippocampus (394 T1 MRI crops; http://medicaldecathlon.com/)",
-            licence="CC-BY-SA 4.0", layout="MSD: dataset.json with a training list, imagesTr/, labelsTr/ (0 background, 1 anterior, 2 posterior)",
-            intensity=[{"_target_": "ScaleIntensityRangePercentilesd", "keys": "image", "lower": 0.5, "upper": 99.5, "b_min": 0.0, "b_max": 1.0, "clip": True}],
+            licence="CC-BY-SA 4.0",
+            layout="MSD: dataset.json with a training list, imagesTr/, labelsTr/ (0 background, 1 anterior, 2 posterior)",
+            intensity=({"_target_": "ScaleIntensityRangePercentilesd", "keys": "image", "lower": 0.5, "upper": 99.5, "b_min": 0.0,
+                        "b_max": 1.0, "clip": True},),
             intensity_text="per-volume 0.5-99.5 percentile range scaled to [0, 1] (MR has no absolute scale)",
-            presets=_preset_3d([1.0, 1.0, 1.0], [32, 32, 32], [48, 64, 48]),
+            presets=preset_3d([1.0, 1.0, 1.0], [32, 32, 32], [48, 64, 48]),
         ),
         photo_2d("skin_lesion2d", "Skin lesion segmentation in dermoscopy", 3, "lesion", "dermoscopy",
-                 "ISIC 2017 Task 1 (2000 training, 150 validation, 600 test images; https://challenge.isic-archive.com/); out-of-domain test: PH2",
+                 "ISIC 2017 Task 1 (2000 training, 150 validation, 600 test images; https://challenge.isic-archive.com/); "
+                 "out-of-domain test: PH2",
                  "ISIC Archive terms (CC-0 / CC-BY-NC per image)"),
         photo_2d("breast_us2d", "Breast lesion segmentation in ultrasound", 1, "lesion", "ultrasound",
                  "BUSI, Breast Ultrasound Images (780 images; Al-Dhabyani et al., Data in Brief 2020)", "CC0 (as published with the article)",

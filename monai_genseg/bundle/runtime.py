@@ -1,24 +1,39 @@
-"""Helpers the bundle configs call: where a bundle lives, which files to infer on."""
+"""What the bundle configs call at run time (as ``monai_genseg.bundle.<name>``): where outputs go, which cases
+to train, evaluate and infer on, which handlers a rank runs."""
 
 from __future__ import annotations
 
 import glob
 import os
+import re
+import sys
 from pathlib import Path
 
 from monai_genseg.data.datalist import IMAGE_SUFFIXES, file_stem
 
-REPO_BUNDLES = Path(__file__).resolve().parent.parent / "bundles"
 IMAGE_PATTERNS = tuple(f"*{suffix}" for suffix in IMAGE_SUFFIXES)
 
 
-def default_bundle_root(name: str) -> str:
-    """The bundle folder ``bundles/<name>`` of this checkout (editable install), else the working directory.
+def default_bundle_root(argv: list[str] | None = None) -> str:
+    """Where a bundle run writes ``models/`` and ``eval/`` unless ``--bundle_root`` says.
 
-    Outputs (``models/``, ``eval/``) go below it; override with ``--bundle_root``.
+    The folder that holds the ``configs/`` of the config file on the command line
+    (``python -m monai.bundle run --config_file bundles/NAME/configs/train.yaml``): a bundle keeps its
+    outputs beside its configs wherever it was written. Otherwise (a config read by other code) the
+    working directory, as MONAI's own bundles do.
     """
-    candidate = REPO_BUNDLES / name
-    return str(candidate) if (candidate / "configs").is_dir() else os.getcwd()
+    for path in _config_files(sys.argv if argv is None else argv):
+        folder = Path(path).expanduser().resolve().parent
+        if folder.name == "configs":
+            return str(folder.parent)
+    return os.getcwd()
+
+
+def _config_files(argv: list[str]) -> list[str]:
+    """The paths given to ``--config_file`` (a path, or a list such as ``"['a.yaml','b.yaml']"``)."""
+    values = [a.split("=", 1)[1] for a in argv if a.startswith("--config_file=")]
+    values += [b for a, b in zip(argv, argv[1:]) if a == "--config_file"]
+    return [p for v in values for p in re.split(r"[\[\]'\",\s]+", v) if p.endswith((".yaml", ".yml", ".json"))]
 
 
 def image_files(folder: str | os.PathLike) -> list[dict[str, str]]:
@@ -76,10 +91,10 @@ def checkpoint_to_evaluate(ckpt_dir: str, which: str) -> str:
 
 def demo_test_images(task: str, seed: int = 0) -> list[dict[str, str]]:
     """The demo dataset's images that the default split holds out from training and validation."""
-    from monai_genseg.data import demo_dataset, load_datalist, split_cases
+    from monai_genseg.data import NUM_LABELED, NUM_VAL, demo_dataset, load_datalist, split_cases
 
     root = demo_dataset(task, seed=seed)
-    split = split_cases(load_datalist(root), 32, 8, seed, source=root)
+    split = split_cases(load_datalist(root), NUM_LABELED, NUM_VAL, seed, source=root)
     return [{"image": case["image"]} for case in split["test"]]
 
 
@@ -103,11 +118,12 @@ def check_prediction_targets(datalist: list[dict], output_dir: str, postfix: str
 
 def handlers_for_rank(handlers: list, rank: int) -> list:
     """Rank 0 runs every handler; the other ranks only those that must run on every replica: validation,
-    whose metric is reduced across ranks, and loading weights (the CheckpointLoader MONAI Label prepends,
-    and AtomicCheckpointSaver's resume; it writes on rank 0 only)."""
+    whose metric is reduced across ranks, loading weights (the CheckpointLoader MONAI Label prepends,
+    and AtomicCheckpointSaver's resume; it writes on rank 0 only), and the generator's warm-up, whose
+    gradients are averaged across ranks."""
     from monai.handlers import CheckpointLoader, ValidationHandler
 
-    from monai_genseg.handlers import AtomicCheckpointSaver
+    from monai_genseg.handlers import AtomicCheckpointSaver, GeneratorWarmup
 
-    every_rank = (ValidationHandler, CheckpointLoader, AtomicCheckpointSaver)
+    every_rank = (ValidationHandler, CheckpointLoader, AtomicCheckpointSaver, GeneratorWarmup)
     return list(handlers) if rank == 0 else [h for h in handlers if isinstance(h, every_rank)]

@@ -1,4 +1,27 @@
-from .genseg_trainer import MODES, GenSegTrainer, ModeFacts
+from .genseg_trainer import (
+    MODES,
+    FeedbackSettings,
+    GenerationSettings,
+    GenSegEvents,
+    GenSegTrainer,
+    ModeFacts,
+    bce_discriminator_loss,
+    bce_generator_loss,
+)
 from .hypergradient import HYPERGRADIENT_METHODS, UNROLLS, adam_update, sgd_update, unrolled_hypergradient
 
-__all__ = ["MODES", "GenSegTrainer", "ModeFacts", "HYPERGRADIENT_METHODS", "UNROLLS", "adam_update", "sgd_update", "unrolled_hypergradient"]
+__all__ = [
+    "MODES",
+    "FeedbackSettings",
+    "GenerationSettings",
+    "GenSegEvents",
+    "GenSegTrainer",
+    "ModeFacts",
+    "bce_discriminator_loss",
+    "bce_generator_loss",
+    "HYPERGRADIENT_METHODS",
+    "UNROLLS",
+    "adam_update",
+    "sgd_update",
+    "unrolled_hypergradient",
+]

@@ -12,13 +12,15 @@ keeps training (Stage I), and whether the feedback loop runs (Stage III):
 mode        synthetic   trains G         feedback
 ==========  ==========  ===============  =========
 end2end     yes         yes              yes       GenSeg
-joint       yes         yes              no        end2end without Stage III: ``end2end - joint`` is the feedback's own value
+joint       yes         yes              no        end2end without Stage III: ``end2end - joint`` is
+                                                   the feedback's own value
 separate    yes         no (warm-up)     no        a frozen pix2pix generator
 baseline    no          no               no        real pairs only
 ==========  ==========  ===============  =========
 
-All modes share the data, the seed, the real batch stream (the warm-up draws from its own random
-state) and the segmenter steps; the modes with synthetic pairs push twice the images per step.
+All modes share the data, the seed, the real batch stream (the warm-up, a
+:class:`monai_genseg.handlers.GeneratorWarmup`, draws from its own random state) and the segmenter
+steps; the modes with synthetic pairs push twice the images per step.
 """
 
 from __future__ import annotations
@@ -26,20 +28,20 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
-from dataclasses import dataclass
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from ignite.engine import Events
+from ignite.engine import EventEnum, Events
 from monai.engines.trainer import Trainer
 from monai.engines.utils import IterationEvents, default_prepare_batch
 from monai.inferers import Inferer, SimpleInferer
+from monai.transforms import Randomizable
 from monai.utils import CommonKeys as Keys
 from torch.func import functional_call
-from monai.transforms import Randomizable
 from torch.optim import Optimizer
 
 from monai_genseg.engines.hypergradient import (
@@ -70,8 +72,103 @@ MODES = {
 }
 
 
+@dataclass(frozen=True)
+class GenerationSettings:
+    """How synthetic pairs are made and weighed (Stages I and II).
+
+    Attributes:
+        lambda_l1: weight of the generator's L1 term (pix2pix uses 100).
+        lambda_syn: weight of the synthetic-pair loss in L_tr, reached after ``syn_rampup_iterations``.
+        syn_rampup_iterations: linear ramp of ``lambda_syn`` from 0 over this many segmenter steps, because a
+            young generator's images hurt more than help.
+        generator_update_interval: run Stage I every this many iterations (end2end and joint).
+    """
+
+    lambda_l1: float = 100.0
+    lambda_syn: float = 1.0
+    syn_rampup_iterations: int = 0
+    generator_update_interval: int = 1
+
+    def __post_init__(self) -> None:
+        _check_interval("generator_update_interval", self.generator_update_interval)
+
+
+@dataclass(frozen=True)
+class FeedbackSettings:
+    """Stage III: how the hypergradient of the validation loss is taken.
+
+    Attributes:
+        arch_update_interval: run Stage III every this many iterations (end2end).
+        hypergradient: ``"exact"`` (second order, the default) or ``"finite_difference"`` (DARTS).
+        hypergradient_radius: radius of the finite difference.
+        unroll: ``"optimizer"`` unrolls the step the segmenter's Adam/AdamW would take from its current
+            moments; ``"sgd"`` unrolls ``theta - lr * g`` (DARTS), which Adam does not take.
+        unrolled_lr: step size of the unrolled step; default: the segmenter optimizer's lr.
+    """
+
+    arch_update_interval: int = 1
+    hypergradient: str = "exact"
+    hypergradient_radius: float = 0.01
+    unroll: str = "optimizer"
+    unrolled_lr: float | None = None
+
+    def __post_init__(self) -> None:
+        _check_interval("arch_update_interval", self.arch_update_interval)
+        _check_choice("hypergradient", self.hypergradient, HYPERGRADIENT_METHODS)
+        _check_choice("unroll", self.unroll, UNROLLS)
+
+
+def _check_interval(field: str, value: Any) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{field} must be an integer >= 1, got {value!r}.")
+
+
+def _check_choice(field: str, value: Any, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ValueError(f"{field} must be one of {allowed}, got '{value}'.")
+
+
+def _settings(name: str, value: Any, kind: type) -> Any:
+    """``value``, or the default ``kind()`` for None; anything else is a wiring mistake."""
+    if value is None:
+        return kind()
+    if not isinstance(value, kind):
+        raise TypeError(f"{name} must be a {kind.__name__} or None, got {type(value).__name__}.")
+    return value
+
+
+class GenSegEvents(EventEnum):
+    """The stage events a :class:`GenSegTrainer` fires, for handlers that hook into one stage.
+
+    Within an iteration, ``state.output`` at a stage's event is that iteration's output so far: a dict with
+    the batch and the losses of the stages that have run (decollated later, at ``IterationEvents.MODEL_COMPLETED``).
+    """
+
+    WARMUP_COMPLETED = "warmup_completed"  # the generator warm-up, before the first iteration (when it ran)
+    GENERATOR_COMPLETED = "generator_completed"  # Stage I, the pix2pix step (on the iterations that run it)
+    SEGMENTER_COMPLETED = "segmenter_completed"  # Stage II's gradients, computed but not yet applied
+    ARCHITECTURE_COMPLETED = "architecture_completed"  # Stage III, alpha stepped (on the iterations that run it)
+
+
+def bce_discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    """pix2pix's discriminator loss on patch logits: the mean of BCE(real, 1) and BCE(fake, 0)."""
+    real = F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
+    fake = F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
+    return 0.5 * (real + fake)
+
+
+def bce_generator_loss(fake_logits: torch.Tensor) -> torch.Tensor:
+    """pix2pix's adversarial generator loss on patch logits: BCE(fake, 1), the non-saturating GAN loss."""
+    return F.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
+
+
 class GenSegTrainer(Trainer):
     """Bilevel GenSeg training of a segmenter with a searchable mask-to-image generator.
+
+    Each iteration runs :meth:`pix2pix_step` (Stage I), :meth:`synthesize`, :meth:`segmenter_gradients`
+    (Stage II), :meth:`architecture_step` (Stage III) and :meth:`segmenter_update`, firing a
+    :class:`GenSegEvents` event after each stage. The generator warm-up before training is the handler
+    :class:`monai_genseg.handlers.GeneratorWarmup`, which calls :meth:`warmup_generator`.
 
     As in :class:`monai.engines.SupervisedTrainer`, ``state.output`` is decollated at
     ``IterationEvents.MODEL_COMPLETED``: one dict per batch item with ``image``, ``label``, ``pred``,
@@ -84,37 +181,33 @@ class GenSegTrainer(Trainer):
         train_data_loader: real training pairs (``image``, ``label`` index map), augmented as usual.
         network: the segmenter (any MONAI network giving per-class logits).
         optimizer: the segmenter's optimizer.
-        loss_function: segmentation loss taking (logits, label index map), e.g. ``DiceCELoss(to_onehot_y=True, softmax=True)``.
+        loss_function: segmentation loss taking (logits, label index map),
+            e.g. ``DiceCELoss(to_onehot_y=True, softmax=True)``.
         generator: the :class:`MaskToImageGenerator`.
         generator_optimizer: optimizer over ``generator.weight_parameters()`` only.
         discriminator: conditional discriminator reading ``cat(one-hot mask, image)``, e.g. MONAI's
             ``PatchDiscriminator``; its last output is the patch logits.
         discriminator_optimizer: the discriminator's optimizer.
+        num_classes: number of labels including background.
         arch_optimizer: optimizer over ``generator.arch_parameters()`` (required in end2end). Give it no
             weight decay: the hypergradient is ~1e-5 per logit, and a coupled decay of 1e-3 pins alpha
             near uniform (|h| / decay).
-        val_data_loader: real validation pairs for the architecture step; each architecture step uses one
-            batch, so give the whole (small) validation set as one batch.
-        mask_augment: callable deforming a batch of label maps, e.g. ``RandMaskAugment``.
-        num_classes: number of labels including background.
+        val_data_loader: real validation pairs for the architecture step and the warm-up's stopping signal;
+            each architecture step uses one batch, so give the whole (small) validation set as one batch.
+        mask_augment: callable deforming a batch of label maps, e.g. ``RandMaskAugment`` (modes with synthetic pairs).
         mode: ``"end2end"``, ``"joint"``, ``"separate"`` or ``"baseline"`` (see :data:`MODES`).
-        lambda_l1: weight of the generator's L1 term (pix2pix uses 100).
-        lambda_syn: weight of the synthetic-pair loss in L_tr, reached after ``syn_rampup_iterations``.
-        syn_rampup_iterations: linear ramp of ``lambda_syn`` from 0 over this many segmenter steps.
-        generator_warmup_iterations: most Stage-I-only steps before segmenter training (end2end and separate).
-        warmup_check_interval: warm-up steps between checks of the generator's validation L1.
-        warmup_patience: checks without improvement that end the warm-up early (best weights are kept).
-        generator_update_interval: run Stage I every this many iterations (end2end).
-        arch_update_interval: run Stage III every this many iterations (end2end).
-        hypergradient: ``"exact"`` (second order, the default) or ``"finite_difference"``.
-        hypergradient_radius: radius of the finite difference.
-        unroll: ``"optimizer"`` unrolls the step the segmenter's Adam/AdamW would take from its current
-            moments; ``"sgd"`` unrolls ``theta - lr * g`` (DARTS), which Adam does not take.
-        unrolled_lr: step size of the unrolled step; default: the segmenter optimizer's lr.
+        generation: :class:`GenerationSettings`: the L1 weight, lambda_syn and its ramp, Stage I's interval
+            (default ``GenerationSettings()``).
+        feedback: :class:`FeedbackSettings`: Stage III's interval and how it takes the hypergradient
+            (default ``FeedbackSettings()``: exact, unrolling the segmenter optimizer's own step).
         feedback_optimizer: optional optimizer over ``generator.weight_parameters()`` with a state of its own:
             Stage III then also steps the generator weights along the hypergradient. Its learning rate is
             the feedback's weight against Stage I's pix2pix update (``state.feedback_share`` logs the ratio
             of the two update norms). Sharing the pix2pix Adam would drown the feedback in its moments.
+        d_loss_function: the discriminator's loss from (real patch logits, fake patch logits), as in
+            :class:`monai.engines.GanTrainer`; default :func:`bce_discriminator_loss` (pix2pix).
+        g_loss_function: the generator's adversarial loss from the fake patch logits; default
+            :func:`bce_generator_loss`. The L1 term, ``lambda_l1`` of ``generation``, is added to it.
         max_nonfinite_iterations: stop after this many consecutive iterations in which some stage's loss
             or gradient was NaN/Inf. Such an update is skipped (never applied, so never saved) and counted
             in ``state.nonfinite_skips``.
@@ -122,10 +215,11 @@ class GenSegTrainer(Trainer):
             stepping (no DistributedDataParallel wrapper: the stages compute their gradients explicitly);
             at the end, check that all replicas hold identical weights.
         inferer: how Stage II runs the segmenter (default ``SimpleInferer``); Stage III calls it functionally.
-        epoch_length, non_blocking, prepare_batch, iteration_update, postprocessing, key_train_metric,
-        additional_metrics, metric_cmp_fn, train_handlers, event_names, event_to_attr, decollate,
-        to_kwargs: as in :class:`monai.engines.SupervisedTrainer`.
         amp: autocast the forward passes to bfloat16 on CUDA (no gradient scaler needed).
+        event_names: more custom events to register; :class:`GenSegEvents` are always registered.
+        epoch_length, non_blocking, prepare_batch, iteration_update, postprocessing, key_train_metric,
+        additional_metrics, metric_cmp_fn, train_handlers, event_to_attr, decollate,
+        to_kwargs: as in :class:`monai.engines.SupervisedTrainer`.
     """
 
     def __init__(
@@ -145,19 +239,11 @@ class GenSegTrainer(Trainer):
         val_data_loader: Iterable | None = None,
         mask_augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
         mode: str = "end2end",
-        lambda_l1: float = 100.0,
-        lambda_syn: float = 1.0,
-        syn_rampup_iterations: int = 0,
-        generator_warmup_iterations: int = 0,
-        warmup_check_interval: int = 25,
-        warmup_patience: int = 4,
-        generator_update_interval: int = 1,
-        arch_update_interval: int = 1,
-        hypergradient: str = "exact",
-        hypergradient_radius: float = 0.01,
-        unroll: str = "optimizer",
-        unrolled_lr: float | None = None,
+        generation: GenerationSettings | None = None,
+        feedback: FeedbackSettings | None = None,
         feedback_optimizer: Optimizer | None = None,
+        d_loss_function: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+        g_loss_function: Callable[[torch.Tensor], torch.Tensor] | None = None,
         max_nonfinite_iterations: int = 20,
         distributed: bool = False,
         inferer: Inferer | None = None,
@@ -176,16 +262,13 @@ class GenSegTrainer(Trainer):
         decollate: bool = True,
         to_kwargs: dict | None = None,
     ) -> None:
-        if mode not in MODES:
-            raise ValueError(f"mode must be one of {tuple(MODES)}, got '{mode}'.")
-        if hypergradient not in HYPERGRADIENT_METHODS:
-            raise ValueError(f"hypergradient must be one of {HYPERGRADIENT_METHODS}, got '{hypergradient}'.")
-        if unroll not in UNROLLS:
-            raise ValueError(f"unroll must be one of {UNROLLS}, got '{unroll}'.")
+        _check_choice("mode", mode, tuple(MODES))
+        generation = _settings("generation", generation, GenerationSettings)
+        feedback = _settings("feedback", feedback, FeedbackSettings)
         facts = MODES[mode]
         if facts.feedback and (arch_optimizer is None or val_data_loader is None):
             raise ValueError(f"mode '{mode}' needs an arch_optimizer and a val_data_loader for the architecture step.")
-        if facts.feedback and unroll == "optimizer":
+        if facts.feedback and feedback.unroll == "optimizer":
             check_unrollable(optimizer)  # now, not at the first Stage III
         if facts.synthetic and mask_augment is None:
             raise ValueError(f"mode '{mode}' needs a mask_augment transform to make new masks.")
@@ -203,48 +286,35 @@ class GenSegTrainer(Trainer):
             additional_metrics=additional_metrics,
             handlers=train_handlers,
             amp=amp,
-            event_names=event_names,
+            # registered before the handlers attach, so a train handler can hook into a stage
+            event_names=[GenSegEvents, *(e for e in event_names or [] if e is not GenSegEvents)],
             event_to_attr=event_to_attr,
             decollate=decollate,
             to_kwargs=to_kwargs,
             **extra,
         )
-        self.network = network
+        self.mode, self.facts = mode, facts  # the methods read the facts; the mode's name is for the log
+        self.generation, self.feedback = generation, feedback
+        self.num_classes, self.mask_augment = num_classes, mask_augment
+        # Stage I: the generator weights against the discriminator
+        self.generator, self.generator_optimizer = generator, generator_optimizer
+        self.discriminator, self.discriminator_optimizer = discriminator, discriminator_optimizer
+        self.d_loss_function = bce_discriminator_loss if d_loss_function is None else d_loss_function
+        self.g_loss_function = bce_generator_loss if g_loss_function is None else g_loss_function
+        # Stage II: the segmenter
+        self.network, self.optimizer, self.loss_function = network, optimizer, loss_function
         self.inferer = SimpleInferer() if inferer is None else inferer
-        self.optimizer = optimizer
-        self.loss_function = loss_function
-        self.generator = generator
-        self.generator_optimizer = generator_optimizer
-        self.discriminator = discriminator
-        self.discriminator_optimizer = discriminator_optimizer
-        self.arch_optimizer = arch_optimizer
+        # Stage III: alpha (and, with a feedback_optimizer, the generator weights) on the validation loss
+        self.arch_optimizer, self.feedback_optimizer = arch_optimizer, feedback_optimizer
         self.val_data_loader = val_data_loader
-        self.mask_augment = mask_augment
-        self.num_classes = num_classes
-        self.mode = mode
-        self.facts = facts
-        self.lambda_l1 = lambda_l1
-        self.lambda_syn = lambda_syn
-        self.syn_rampup_iterations = syn_rampup_iterations
-        self.generator_warmup_iterations = generator_warmup_iterations
-        self.warmup_check_interval = warmup_check_interval
-        self.warmup_patience = warmup_patience
-        self.generator_update_interval = generator_update_interval
-        self.arch_update_interval = arch_update_interval
-        self.hypergradient = hypergradient
-        self.hypergradient_radius = hypergradient_radius
-        self.unroll = unroll
-        self.unrolled_lr = unrolled_lr
-        self.feedback_optimizer = feedback_optimizer
-        self.state.feedback_share = float("nan")
+        self._val_batches: Iterator | None = None
         self._last_pix2pix_update = 0.0  # norm of Stage I's last weight update, the feedback share's reference
-        self.max_nonfinite_iterations = max_nonfinite_iterations
-        self.distributed = distributed
+        self.state.feedback_share = float("nan")
+        # NaN/Inf safety and replicas
+        self.max_nonfinite_iterations, self.distributed = max_nonfinite_iterations, distributed
         self.state.nonfinite_skips = {}
         self._nonfinite_streak = 0
         self._skipped_this_iteration = False
-        self._val_batches: Iterator | None = None
-        self.add_event_handler(Events.STARTED, self._warmup_on_fresh_start)
         if distributed:
             self.add_event_handler(Events.COMPLETED, self.check_replicas)
 
@@ -253,72 +323,97 @@ class GenSegTrainer(Trainer):
         if batchdata is None:
             raise ValueError("Must provide batch data for current iteration.")
         image, label = engine.prepare_batch(batchdata, engine.state.device, engine.non_blocking, **engine.to_kwargs)[:2]
-        it = engine.state.iteration
         self._skipped_this_iteration = False
-        facts = self.facts
         output: dict[str, Any] = {Keys.IMAGE: image, Keys.LABEL: label, "lambda_syn": self.current_lambda_syn()}
-        arch_step = facts.feedback and it % self.arch_update_interval == 0 and output["lambda_syn"] > 0
-        if facts.trains_generator and it % self.generator_update_interval == 0:
-            output.update(self.generator_step(image, label, measure_update=arch_step and self.feedback_optimizer is not None))
+        engine.state.output = output  # what the stage events see: this iteration's output so far
+        stage_one, stage_three = self._stages_due(engine.state.iteration, output["lambda_syn"])
+        if stage_one:
+            measure = stage_three and self.feedback_optimizer is not None  # Stage III's feedback share reads it
+            output.update(self.pix2pix_step(image, label, measure_update=measure))
+            engine.fire_event(GenSegEvents.GENERATOR_COMPLETED)
         masks = synthetic = None
-        if facts.synthetic:
-            masks, synthetic = self.synthesize(label, keep_graph=arch_step)
+        if self.facts.synthetic:
+            masks, synthetic = self.synthesize(label, keep_graph=stage_three)
             output["synthetic_image"], output["synthetic_label"] = synthetic.detach(), masks
-        if it == 1:
-            per_step = f"{image.shape[0]} real" + (f" + {masks.shape[0]} synthetic" if masks is not None else "")
-            self.logger.info(f"mode {self.mode}: each segmenter step reads {per_step} images ({self.facts}).")
-        grads, seg_out = self.segmenter_step(image, label, masks, synthetic, for_architecture=arch_step)
-        output.update(seg_out)
-        if arch_step:
+        if engine.state.iteration == 1:
+            self._log_batch_makeup(image, masks)
+        grads, segmenter_out = self.segmenter_gradients(image, label, masks, synthetic, for_architecture=stage_three)
+        output.update(segmenter_out)
+        engine.fire_event(GenSegEvents.SEGMENTER_COMPLETED)
+        if stage_three:
             output.update(self.architecture_step(masks, synthetic, grads))
-        grads = self._average([g.detach() for g in grads])  # Stage III above used this rank's own unrolled step
-        if self._all_finite("segmenter", *grads):
-            self._apply(self.optimizer, list(self.network.parameters()), grads)
+            engine.fire_event(GenSegEvents.ARCHITECTURE_COMPLETED)
+        self.segmenter_update(grads)
         self._count_nonfinite_streak()
         engine.state.output = output
         engine.fire_event(IterationEvents.MODEL_COMPLETED)  # MONAI's decollation (and user handlers) hook in here
         return engine.state.output
 
-    # ------------------------------------------------------------------ the stages
-    def generator_step(self, image: torch.Tensor, label: torch.Tensor, measure_update: bool = False) -> dict[str, float]:
-        """Stage I: one discriminator step, then one step on the generator weights W (not alpha).
+    def _stages_due(self, iteration: int, lambda_syn: float) -> tuple[bool, bool]:
+        """Whether Stage I and Stage III run in this iteration; Stage III only once synthetic pairs weigh in."""
+        stage_one = self.facts.trains_generator and iteration % self.generation.generator_update_interval == 0
+        stage_three = self.facts.feedback and iteration % self.feedback.arch_update_interval == 0 and lambda_syn > 0
+        return stage_one, stage_three
 
-        ``measure_update`` records the norm of the weight update, against which Stage III's feedback share is logged.
+    def _log_batch_makeup(self, image: torch.Tensor, masks: torch.Tensor | None) -> None:
+        per_step = f"{image.shape[0]} real" + (f" + {masks.shape[0]} synthetic" if masks is not None else "")
+        self.logger.info(f"mode {self.mode}: each segmenter step reads {per_step} images ({self.facts}).")
+
+    # ------------------------------------------------------------------ Stage I
+    def pix2pix_step(self, image: torch.Tensor, label: torch.Tensor, measure_update: bool = False) -> dict[str, float]:
+        """Stage I: G(y) from the one-hot mask y, one :meth:`discriminator_step`, one :meth:`generator_step`.
+
+        Returns ``loss_discriminator``, ``loss_generator`` and ``loss_generator_l1``.
         """
         self.generator.train()
-        self.discriminator.train()
         condition = one_hot_mask(label, self.num_classes).to(image.dtype)
         with self._autocast():
             fake = self.generator(condition)
+        loss_d = self.discriminator_step(condition, image, fake)
+        return {"loss_discriminator": loss_d, **self.generator_step(condition, image, fake, measure_update)}
+
+    def discriminator_step(self, condition: torch.Tensor, image: torch.Tensor, fake: torch.Tensor) -> float:
+        """One discriminator step, real pairs ``cat(condition, image)`` against fake ones; returns its loss.
+
+        The fake images are detached: the generator is left alone.
+        """
+        self.discriminator.train()
+        n = image.shape[0]
+        with self._autocast():
             pairs = torch.cat([torch.cat([condition, image], 1), torch.cat([condition, fake.detach()], 1)])
             logits = self._patch_logits(pairs)
-            n = image.shape[0]
-            loss_d = 0.5 * (
-                F.binary_cross_entropy_with_logits(logits[:n], torch.ones_like(logits[:n]))
-                + F.binary_cross_entropy_with_logits(logits[n:], torch.zeros_like(logits[n:]))
-            )
+            loss = self.d_loss_function(logits[:n], logits[n:])
         self.discriminator_optimizer.zero_grad(set_to_none=True)
-        loss_d.backward()
-        d_grads = self._average([p.grad for p in self.discriminator.parameters() if p.grad is not None])
-        if self._all_finite("discriminator", loss_d, *d_grads):
+        loss.backward()
+        grads = self._average([p.grad for p in self.discriminator.parameters() if p.grad is not None])
+        if self._all_finite("discriminator", loss, *grads):
             self.discriminator_optimizer.step()
+        return loss.item()
 
+    def generator_step(
+        self, condition: torch.Tensor, image: torch.Tensor, fake: torch.Tensor, measure_update: bool = False
+    ) -> dict[str, float]:
+        """One step on the generator weights W (never alpha): adversarial loss + ``lambda_l1`` x L1(fake, image).
+
+        ``measure_update`` records the norm of the weight update, against which Stage III's feedback share is logged.
+        """
         with self._autocast():
-            fooled = self._patch_logits(torch.cat([condition, fake], 1))
-            loss_adv = F.binary_cross_entropy_with_logits(fooled, torch.ones_like(fooled))
+            loss_adv = self.g_loss_function(self._patch_logits(torch.cat([condition, fake], 1)))
             loss_l1 = (fake.float() - image.float()).abs().mean()
-            loss_g = loss_adv + self.lambda_l1 * loss_l1
+            loss = loss_adv + self.generation.lambda_l1 * loss_l1
+        weights = self.generator.weight_parameters()
         self.generator_optimizer.zero_grad(set_to_none=True)
-        loss_g.backward(inputs=self.generator.weight_parameters())
-        g_grads = self._average([p.grad for p in self.generator.weight_parameters() if p.grad is not None])
-        if self._all_finite("generator", loss_g, *g_grads):
-            before = [w.detach().clone() for w in self.generator.weight_parameters()] if measure_update else None
+        loss.backward(inputs=weights)
+        grads = self._average([w.grad for w in weights if w.grad is not None])
+        if self._all_finite("generator", loss, *grads):
+            before = [w.detach().clone() for w in weights] if measure_update else None
             self.generator_optimizer.step()
-            if before is not None:  # the size of the pix2pix update, against which the feedback's share is logged
-                moved = sum(((w.detach() - b) ** 2).sum() for w, b in zip(self.generator.weight_parameters(), before))
+            if before is not None:
+                moved = sum(((w.detach() - b) ** 2).sum() for w, b in zip(weights, before))
                 self._last_pix2pix_update = float(torch.sqrt(moved))
-        return {"loss_discriminator": loss_d.item(), "loss_generator": loss_g.item(), "loss_generator_l1": loss_l1.item()}
+        return {"loss_generator": loss.item(), "loss_generator_l1": loss_l1.item()}
 
+    # ------------------------------------------------------------------ Stage II
     def synthesize(self, label: torch.Tensor, keep_graph: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         """New masks from the real ones and their synthetic images; on the generator's graph for Stage III."""
         with torch.no_grad():
@@ -329,7 +424,7 @@ class GenSegTrainer(Trainer):
             synthetic = self.generator(one_hot_mask(masks, self.num_classes))
         return masks, synthetic
 
-    def segmenter_step(
+    def segmenter_gradients(
         self,
         image: torch.Tensor,
         label: torch.Tensor,
@@ -340,8 +435,8 @@ class GenSegTrainer(Trainer):
         """Stage II: gradient of L_tr = L(S(x), y) + lambda_syn * L(S(x~), m~) for the segmenter weights.
 
         The real and synthetic halves run as separate forward passes, so the exact hypergradient's
-        second-order pass (``create_graph``) only ever traverses the synthetic half. The step itself is
-        applied after Stage III, which needs the weights before it.
+        second-order pass (``create_graph``) only ever traverses the synthetic half. The step itself,
+        :meth:`segmenter_update`, comes after Stage III, which needs the weights before it.
         """
         self.network.train()
         params = list(self.network.parameters())
@@ -352,18 +447,33 @@ class GenSegTrainer(Trainer):
             if synthetic is not None:
                 loss_syn = self.loss_function(self.inferer(synthetic.to(image.dtype), self.network), masks)
             loss = loss_real + self.current_lambda_syn() * loss_syn
-        exact = for_architecture and self.hypergradient == "exact"
+        exact = for_architecture and self.feedback.hypergradient == "exact"
         grads = torch.autograd.grad(loss, params, create_graph=exact, retain_graph=for_architecture, allow_unused=True)
         grads = [torch.zeros_like(p) if g is None else g for g, p in zip(grads, params)]
-        out = {Keys.PRED: logits.detach(), Keys.LOSS: loss.detach(), "loss_real": loss_real.item(), "loss_synthetic": loss_syn.item()}
-        return grads, out
+        out = {Keys.PRED: logits.detach(), Keys.LOSS: loss.detach()}
+        return grads, {**out, "loss_real": loss_real.item(), "loss_synthetic": loss_syn.item()}
 
-    def architecture_step(self, masks: torch.Tensor, synthetic: torch.Tensor, grads: Sequence[torch.Tensor]) -> dict[str, float]:
+    def segmenter_update(self, grads: Sequence[torch.Tensor]) -> bool:
+        """Stage II's step: average ``grads`` over the ranks and apply them unless one is NaN/Inf; True if applied.
+
+        Stage III, before it, unrolled this rank's own step from the weights before this update.
+        """
+        grads = self._average([g.detach() for g in grads])
+        if not self._all_finite("segmenter", *grads):
+            return False
+        self._apply(self.optimizer, list(self.network.parameters()), grads)
+        return True
+
+    # ------------------------------------------------------------------ Stage III
+    def architecture_step(
+        self, masks: torch.Tensor, synthetic: torch.Tensor, grads: Sequence[torch.Tensor]
+    ) -> dict[str, float]:
         """Stage III: step alpha (and, with a ``feedback_optimizer``, the weights) along the hypergradient."""
         arch = self.generator.arch_parameters()
         hyper, loss_val = self.architecture_hypergradient(masks, synthetic, grads)
         hyper = self._average(hyper)
-        out = {"loss_val": loss_val.item(), "hypergradient_norm": float(torch.sqrt(sum((h.double() ** 2).sum() for h in hyper[: len(arch)])))}
+        norm = torch.sqrt(sum((h.double() ** 2).sum() for h in hyper[: len(arch)]))
+        out = {"loss_val": loss_val.item(), "hypergradient_norm": float(norm)}
         if not self._all_finite("architecture", *hyper):
             return out
         self._apply(self.arch_optimizer, arch, hyper[: len(arch)])
@@ -390,6 +500,7 @@ class GenSegTrainer(Trainer):
         named = dict(self.network.named_parameters())
         theta = {n: p.detach() for n, p in named.items()}
         lam = self.current_lambda_syn()
+        feedback = self.feedback
 
         def val_loss(params):
             with self._autocast():
@@ -402,8 +513,8 @@ class GenSegTrainer(Trainer):
         targets = self.generator.arch_parameters()
         if self.feedback_optimizer is not None:
             targets = targets + self.generator.weight_parameters()
-        if self.unroll == "optimizer":
-            update = adam_update(self.optimizer, named, lr=self.unrolled_lr)
+        if feedback.unroll == "optimizer":
+            update = adam_update(self.optimizer, named, lr=feedback.unrolled_lr)
         else:
             update = sgd_update(self._unrolled_lr())
         return unrolled_hypergradient(
@@ -412,36 +523,44 @@ class GenSegTrainer(Trainer):
             theta,
             dict(zip(named, grads)),
             targets,
-            method=self.hypergradient,
-            radius=self.hypergradient_radius,
+            method=feedback.hypergradient,
+            radius=feedback.hypergradient_radius,
             update=update,
         )
 
     # ------------------------------------------------------------------ warm-up
-    def warmup_generator(self) -> int:
-        """Stage I alone until the generator's validation L1 stops improving; returns the steps taken."""
-        if not self.facts.synthetic or self.generator_warmup_iterations <= 0:
+    def warmup_generator(self, iterations: int, check_interval: int = 25, patience: int = 4) -> int:
+        """Stage I alone before training, until the generator's validation L1 stops improving.
+
+        At most ``iterations`` steps; the validation L1 is checked every ``check_interval`` steps (and at the
+        last), and ``patience`` checks without improvement end it early; the best weights are kept. A no-op
+        (0) in baseline mode. Sets ``state.generator_warmup_steps``, fires ``GenSegEvents.WARMUP_COMPLETED``
+        and returns the steps taken. :class:`monai_genseg.handlers.GeneratorWarmup` calls it on a fresh start.
+        """
+        if not self.facts.synthetic or iterations <= 0:
             return 0
         # the warm-up draws real batches from its own random state, so Stage II then reads the same real
-        # batch stream in every mode (the baseline has no warm-up)
+        # batch stream in every mode (the baseline has no warm-up); so do the handlers of its event
         with _isolated_randomness(self.data_loader, self.state.device):
-            return self._warmup_loop()
+            steps = self._warmup_loop(iterations, check_interval, patience)
+            self.fire_event(GenSegEvents.WARMUP_COMPLETED)
+        return steps
 
-    def _warmup_loop(self) -> int:
+    def _warmup_loop(self, iterations: int, check_interval: int, patience: int) -> int:
         best, best_state, stale, step = math.inf, None, 0, 0
         batches = self._cycle(self.data_loader)
-        for step in range(1, self.generator_warmup_iterations + 1):
+        for step in range(1, iterations + 1):
             image, label = self.prepare_batch(next(batches), self.state.device, self.non_blocking, **self.to_kwargs)[:2]
-            losses = self.generator_step(image, label)
-            if step % self.warmup_check_interval and step != self.generator_warmup_iterations:
+            losses = self.pix2pix_step(image, label)
+            if step % check_interval and step != iterations:
                 continue
             val_l1 = self.generator_validation_l1() if self.val_data_loader is not None else losses["loss_generator_l1"]
-            self.logger.info(f"generator warm-up {step}/{self.generator_warmup_iterations}: val L1 {val_l1:.4f}")
+            self.logger.info(f"generator warm-up {step}/{iterations}: val L1 {val_l1:.4f}")
             if val_l1 < best - 1e-4:
                 best, best_state, stale = val_l1, copy.deepcopy(self.generator.state_dict()), 0
             else:
                 stale += 1
-                if stale >= self.warmup_patience:
+                if stale >= patience:
                     self.logger.info(f"generator warm-up stopped early at step {step}: val L1 no longer improves.")
                     break
         if best_state is not None:
@@ -456,18 +575,15 @@ class GenSegTrainer(Trainer):
             fake = self.generator(one_hot_mask(label, self.num_classes).to(image.dtype))
         return self._average([(fake.float() - image.float()).abs().mean()])[0].item()
 
-    def _warmup_on_fresh_start(self, engine: GenSegTrainer) -> None:
-        if engine.state.iteration == 0:
-            self.warmup_generator()
-
     # ------------------------------------------------------------------ helpers
     def current_lambda_syn(self) -> float:
         """lambda_syn on its linear ramp from 0 over ``syn_rampup_iterations`` segmenter steps."""
         if not self.facts.synthetic:
             return 0.0
-        if self.syn_rampup_iterations <= 0:
-            return float(self.lambda_syn)
-        return float(self.lambda_syn) * min(1.0, self.state.iteration / self.syn_rampup_iterations)
+        lambda_syn, rampup = float(self.generation.lambda_syn), self.generation.syn_rampup_iterations
+        if rampup <= 0:
+            return lambda_syn
+        return lambda_syn * min(1.0, self.state.iteration / rampup)
 
     def _all_finite(self, stage: str, *tensors: torch.Tensor) -> bool:
         """True if every tensor is finite; otherwise count and log a skipped ``stage`` update."""
@@ -494,13 +610,15 @@ class GenSegTrainer(Trainer):
 
     def check_replicas(self, engine: GenSegTrainer | None = None) -> None:
         """Raise if the ranks' segmenter, generator (alpha included) or discriminator weights differ."""
-        for name, net in (("segmenter", self.network), ("generator", self.generator), ("discriminator", self.discriminator)):
+        nets = (("segmenter", self.network), ("generator", self.generator), ("discriminator", self.discriminator))
+        for name, net in nets:
             local = torch.stack([p.detach().double().sum() for p in net.parameters()])
             everyone = [torch.zeros_like(local) for _ in range(torch.distributed.get_world_size())]
             torch.distributed.all_gather(everyone, local)
             if any(not torch.allclose(e, everyone[0], rtol=1e-6, atol=1e-8) for e in everyone):
                 raise RuntimeError(f"distributed training diverged: the {name} weights differ between ranks.")
-        self.logger.info(f"rank {torch.distributed.get_rank()}: replicas consistent (segmenter, generator, discriminator)")
+        rank = torch.distributed.get_rank()
+        self.logger.info(f"rank {rank}: replicas consistent (segmenter, generator, discriminator)")
 
     def _count_nonfinite_streak(self) -> None:
         self._nonfinite_streak = self._nonfinite_streak + 1 if self._skipped_this_iteration else 0
@@ -517,7 +635,8 @@ class GenSegTrainer(Trainer):
 
     def _unrolled_lr(self) -> float:
         """The SGD unroll's step size (``unroll="sgd"``)."""
-        return float(self.unrolled_lr if self.unrolled_lr is not None else self.optimizer.param_groups[0]["lr"])
+        lr = self.feedback.unrolled_lr
+        return float(lr if lr is not None else self.optimizer.param_groups[0]["lr"])
 
     def _autocast(self):
         if self.amp and torch.device(self.state.device).type == "cuda":

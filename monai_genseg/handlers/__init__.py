@@ -5,11 +5,13 @@ from .genotype import GenotypeLogger
 from .progress import ProgressBar
 from .stats import output_items, stage_losses
 from .synthetic_saver import SyntheticPairSaver
+from .warmup import GeneratorWarmup
 
 __all__ = [
     "AtomicCheckpointSaver",
     "BestMetricState",
     "CaseMetricsWriter",
+    "GeneratorWarmup",
     "GenotypeLogger",
     "ProgressBar",
     "RandomStates",

@@ -14,7 +14,7 @@ from monai.bundle import ConfigWorkflow, verify_net_in_out
 from PIL import Image
 
 from monai_genseg.bundle import demo_test_images
-from monai_genseg.recipes import RECIPES
+from monai_genseg.bundle import RECIPES
 
 from .test_liver3d import BUNDLE, _cli_args
 

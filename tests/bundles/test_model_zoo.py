@@ -11,7 +11,7 @@ import torch
 import yaml
 from monai.bundle import ConfigParser, ckpt_export
 
-from monai_genseg.recipes import RECIPES
+from monai_genseg.bundle import RECIPES
 
 from .test_liver3d import BUNDLE
 

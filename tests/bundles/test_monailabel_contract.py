@@ -72,7 +72,7 @@ def test_prepared_copy_fixes_scale_and_lets_retraining_replace_models(bundle):
     infer = yaml.safe_load((bundle / "configs" / "inference.yaml").read_text())
     assert train["scale"] == infer["scale"] == "cpu" and train["overwrite"] is True
     assert train["presets"]["cpu"]["epoch_length"] == 3
-    from monai_genseg.recipes import RECIPES
+    from monai_genseg.bundle import RECIPES
 
     assert RECIPES["liver3d"].presets["cpu"]["epoch_length"] == 40  # the copy's settings never leak into the recipe
     assert yaml.safe_load(REPO_TRAIN.read_text())["overwrite"] is False  # the repository's bundle keeps its safety net

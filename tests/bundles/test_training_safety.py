@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import signal
 import subprocess
@@ -70,7 +71,7 @@ def test_nonfinite_losses_skip_updates_and_a_streak_stops_the_run(trainer_factor
         real = trainer.loss_function
         trainer.loss_function = lambda pred, target: real(pred, target) * float("nan")
     else:
-        trainer.lambda_l1 = float("inf")
+        trainer.generation = dataclasses.replace(trainer.generation, lambda_l1=float("inf"))
     before = {k: v.clone() for k, v in trainer.network.state_dict().items()}
     gen_before = [w.clone() for w in trainer.generator.weight_parameters()]
     with pytest.raises(RuntimeError, match="3 consecutive iterations had NaN/Inf"):

@@ -1,6 +1,7 @@
 """The architecture hypergradient equals the derivative of L_val(theta'(alpha)) it claims to be."""
 
 import copy
+from dataclasses import replace
 
 import pytest
 import torch
@@ -41,11 +42,14 @@ def _problem(trainer_factory, method, unroll="sgd"):
 
 def _next_weights(trainer, grads):
     """The segmenter weights after the step the trainer unrolls, taken for real on a copy."""
-    if trainer.unroll == "sgd":
-        return {n: p.detach() - trainer._unrolled_lr() * g for (n, p), g in zip(trainer.network.named_parameters(), grads)}
+    if trainer.feedback.unroll == "sgd":
+        lr = trainer._unrolled_lr()
+        return {n: p.detach() - lr * g for (n, p), g in zip(trainer.network.named_parameters(), grads)}
     net = copy.deepcopy(trainer.network)
-    optimizer = torch.optim.Adam(net.parameters(), **{k: v for k, v in trainer.optimizer.param_groups[0].items() if k in ADAM_KEYS})
-    optimizer.load_state_dict(copy.deepcopy(trainer.optimizer.state_dict()))  # load_state_dict shares the moment tensors
+    group = trainer.optimizer.param_groups[0]
+    optimizer = torch.optim.Adam(net.parameters(), **{k: v for k, v in group.items() if k in ADAM_KEYS})
+    # load_state_dict shares the moment tensors
+    optimizer.load_state_dict(copy.deepcopy(trainer.optimizer.state_dict()))
     for p, g in zip(net.parameters(), grads):
         p.grad = g.detach().clone()
     optimizer.step()
@@ -55,7 +59,7 @@ def _next_weights(trainer, grads):
 def _val_loss_after_unrolled_step(trainer, image, label, masks):
     """L_val(theta'), theta' the next segmenter weights, recomputed from scratch."""
     synthetic = trainer.generator(one_hot_mask(masks, 2))
-    grads, _ = trainer.segmenter_step(image, label, masks, synthetic)
+    grads, _ = trainer.segmenter_gradients(image, label, masks, synthetic)
     theta = _next_weights(trainer, grads)
     val_image, val_label = next(iter(trainer.val_data_loader)).values()
     return trainer.loss_function(functional_call(trainer.network, theta, (val_image.double(),)), val_label.double())
@@ -81,7 +85,7 @@ def _numerical(trainer, image, label, masks, h=1e-5):
 
 def _trainer_hypergradient(trainer, image, label, masks):
     synthetic = trainer.generator(one_hot_mask(masks, 2))
-    grads, _ = trainer.segmenter_step(image, label, masks, synthetic, for_architecture=True)
+    grads, _ = trainer.segmenter_gradients(image, label, masks, synthetic, for_architecture=True)
     hyper, _ = trainer.architecture_hypergradient(masks, synthetic, grads)
     return torch.cat([h.flatten() for h in hyper])
 
@@ -101,7 +105,7 @@ def test_exact_hypergradient_matches_numerical_derivative(trainer_factory, float
 def test_finite_difference_hypergradient_points_like_exact(trainer_factory, float64, unroll):
     trainer, image, label, masks = _problem(trainer_factory, "exact", unroll)
     exact = _trainer_hypergradient(trainer, image, label, masks)
-    trainer.hypergradient = "finite_difference"
+    trainer.feedback = replace(trainer.feedback, hypergradient="finite_difference")
     fd = _trainer_hypergradient(trainer, image, label, masks)
     cosine = torch.nn.functional.cosine_similarity(fd, exact, dim=0)
     assert cosine > 0.95, f"cosine {cosine:.4f}"
