@@ -29,7 +29,9 @@ def main() -> None:
     parser.add_argument("--bundle", default="liver3d")
     parser.add_argument("--modes", nargs="+", default=["baseline", "separate", "joint", "end2end"])
     parser.add_argument("--dataset_dir", default=None)
-    parser.add_argument("--eval_dataset_dir", default=None, help="score these cases instead of the split's held-out ones")
+    parser.add_argument(
+        "--eval_dataset_dir", default=None, help="score these cases instead of the split's held-out ones"
+    )
     parser.add_argument("--scale", default="cpu")
     parser.add_argument("--num_labeled", type=int, default=8)
     parser.add_argument("--num_val", type=int, default=4)
@@ -39,7 +41,12 @@ def main() -> None:
 
     configs = BUNDLES / args.bundle / "configs"
     out = Path(args.output or tempfile.mkdtemp(prefix="genseg_modes_"))
-    common = [f"--scale={args.scale}", f"--num_labeled={args.num_labeled}", f"--num_val={args.num_val}", f"--seed={args.seed}"]
+    common = [
+        f"--scale={args.scale}",
+        f"--num_labeled={args.num_labeled}",
+        f"--num_val={args.num_val}",
+        f"--seed={args.seed}",
+    ]
     if args.dataset_dir:
         common.append(f"--dataset_dir={args.dataset_dir}")
     print("command:", " ".join([os.path.basename(sys.executable)] + sys.argv))
@@ -49,7 +56,9 @@ def main() -> None:
         root = out / mode
         run = [sys.executable, "-m", "monai.bundle", "run", f"--bundle_root={root}", *common]
         start = time.time()
-        subprocess.run(run + ["--config_file", str(configs / "train.yaml"), f"--mode={mode}"], check=True, capture_output=True)
+        subprocess.run(
+            run + ["--config_file", str(configs / "train.yaml"), f"--mode={mode}"], check=True, capture_output=True
+        )
         minutes = (time.time() - start) / 60
         overlay = json.dumps([str(configs / "train.yaml"), str(configs / "evaluate.yaml")])
         scoring = [f"--eval_dataset_dir={args.eval_dataset_dir}"] if args.eval_dataset_dir else []

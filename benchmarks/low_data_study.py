@@ -84,8 +84,12 @@ def summarise(rows: list[dict]) -> dict:
         for arm in arms:
             dice = [runs[(arm, s)] for s in seeds if (arm, s) in runs]
             mean, sd, _ = t_interval(dice)
-            table[arm] = {"dice_mean": mean, "dice_sd": sd, "n": len(dice),
-                          "train_seconds": sum(seconds[(count, arm)]) / len(seconds[(count, arm)])}
+            table[arm] = {
+                "dice_mean": mean,
+                "dice_sd": sd,
+                "n": len(dice),
+                "train_seconds": sum(seconds[(count, arm)]) / len(seconds[(count, arm)]),
+            }
         present = [b for b in BASELINES if b in table]
         strong = max(present, key=lambda b: table[b]["dice_mean"]) if present else None
         differences = {}
@@ -94,7 +98,12 @@ def summarise(rows: list[dict]) -> dict:
             paired = [runs[(arm, s)] - runs[(ref, s)] for s in seeds if (arm, s) in runs and (ref, s) in runs]
             if paired:
                 mean, sd, half = t_interval(paired)
-                differences[f"{arm} - {ref}"] = {"mean": mean, "sd": sd, "ci95": [mean - half, mean + half], "n": len(paired)}
+                differences[f"{arm} - {ref}"] = {
+                    "mean": mean,
+                    "sd": sd,
+                    "ci95": [mean - half, mean + half],
+                    "n": len(paired),
+                }
         out[str(count)] = {"arms": table, "strong_baseline": strong, "differences": differences, "seeds": seeds}
     return out
 
@@ -102,11 +111,21 @@ def summarise(rows: list[dict]) -> dict:
 def markdown(summary: dict, header: str) -> str:
     lines = [header, ""]
     for count, s in summary.items():
-        lines += [f"**{count} labelled cases**, seeds {s['seeds']}; strong baseline: `{s['strong_baseline']}`", "",
-                  "| arm | Dice mean +- sd | train s/run |", "|---|---|---|"]
-        lines += [f"| {arm} | {a['dice_mean']:.3f} +- {a['dice_sd']:.3f} | {a['train_seconds']:.0f} |" for arm, a in s["arms"].items()]
+        lines += [
+            f"**{count} labelled cases**, seeds {s['seeds']}; strong baseline: `{s['strong_baseline']}`",
+            "",
+            "| arm | Dice mean +- sd | train s/run |",
+            "|---|---|---|",
+        ]
+        lines += [
+            f"| {arm} | {a['dice_mean']:.3f} +- {a['dice_sd']:.3f} | {a['train_seconds']:.0f} |"
+            for arm, a in s["arms"].items()
+        ]
         lines += ["", "| paired difference | mean | sd | 95% interval |", "|---|---|---|---|"]
-        lines += [f"| {k} | {d['mean']:+.3f} | {d['sd']:.3f} | [{d['ci95'][0]:+.3f}, {d['ci95'][1]:+.3f}] |" for k, d in s["differences"].items()]
+        lines += [
+            f"| {k} | {d['mean']:+.3f} | {d['sd']:.3f} | [{d['ci95'][0]:+.3f}, {d['ci95'][1]:+.3f}] |"
+            for k, d in s["differences"].items()
+        ]
         lines.append("")
     return "\n".join(lines)
 
@@ -125,8 +144,14 @@ def plot(summary: dict, path: Path, title: str) -> bool:
     for arm in ARMS:
         pts = [(int(c), summary[c]["arms"][arm]) for c in counts if arm in summary[c]["arms"]]
         if pts:
-            ax.errorbar([p[0] for p in pts], [p[1]["dice_mean"] for p in pts], yerr=[p[1]["dice_sd"] for p in pts],
-                        marker="o", capsize=3, label=arm)
+            ax.errorbar(
+                [p[0] for p in pts],
+                [p[1]["dice_mean"] for p in pts],
+                yerr=[p[1]["dice_sd"] for p in pts],
+                marker="o",
+                capsize=3,
+                label=arm,
+            )
     ax.set_xlabel("labelled cases")
     ax.set_ylabel("mean Dice (unseen cases)")
     ax.set_title(title, fontsize=9)
@@ -144,30 +169,60 @@ def run_one(args, arm: str, count: int, seed: int, out: Path) -> dict:
         return json.loads(done.read_text())
     configs = BUNDLES / args.bundle / "configs"
     num_val = args.num_val
-    settings = {**ARMS[arm], "num_labeled": count - num_val, "num_val": num_val, "seed": seed, "scale": args.scale,
-                "presets#" + args.scale + "#epoch_length": args.steps // args.epochs,
-                "presets#" + args.scale + "#max_epochs": args.epochs, "overwrite": True, "num_workers": args.num_workers}
+    settings = {
+        **ARMS[arm],
+        "num_labeled": count - num_val,
+        "num_val": num_val,
+        "seed": seed,
+        "scale": args.scale,
+        "presets#" + args.scale + "#epoch_length": args.steps // args.epochs,
+        "presets#" + args.scale + "#max_epochs": args.epochs,
+        "overwrite": True,
+        "num_workers": args.num_workers,
+    }
     if args.dataset_dir:
         settings["dataset_dir"] = args.dataset_dir
     for item in args.set:
         key, value = item.split("=", 1)
         settings[key] = value
-    base = [sys.executable, "-m", "monai.bundle", "run", f"--bundle_root={root}"] + [f"--{k}={v}" for k, v in settings.items()]
+    base = [sys.executable, "-m", "monai.bundle", "run", f"--bundle_root={root}"] + [
+        f"--{k}={v}" for k, v in settings.items()
+    ]
     root.mkdir(parents=True, exist_ok=True)
     log = open(root / "log.txt", "w")
     start = time.time()
-    subprocess.run(base + ["--config_file", str(configs / "train.yaml")], check=True, stdout=log, stderr=subprocess.STDOUT)
+    subprocess.run(
+        base + ["--config_file", str(configs / "train.yaml")], check=True, stdout=log, stderr=subprocess.STDOUT
+    )
     seconds = time.time() - start
     overlay = json.dumps([str(configs / "train.yaml"), str(configs / "evaluate.yaml")])
-    scoring = ["--eval_checkpoint=final"] + ([f"--eval_dataset_dir={args.eval_dataset_dir}"] if args.eval_dataset_dir else [])
+    scoring = ["--eval_checkpoint=final"] + (
+        [f"--eval_dataset_dir={args.eval_dataset_dir}"] if args.eval_dataset_dir else []
+    )
     subprocess.run(base + ["--config_file", overlay] + scoring, check=True, stdout=log, stderr=subprocess.STDOUT)
     summary = json.loads((root / "eval" / "metrics.json").read_text())["summary"]
-    genotype = [line.split("genotype", 1)[1].strip() for line in (root / "log.txt").read_text().splitlines() if "GenotypeLogger" in line]
-    row = {"bundle": args.bundle, "count": count, "arm": arm, "seed": seed, "dice": summary["val_mean_dice_mean"]["mean"],
-           "hd95": summary.get("hd95_mean", {}).get("mean", float("nan")), "n_scored": summary["val_mean_dice_mean"]["n"],
-           "train_seconds": round(seconds, 1), "steps": args.steps, "genotype": genotype[-1] if genotype else ""}
+    genotype = [
+        line.split("genotype", 1)[1].strip()
+        for line in (root / "log.txt").read_text().splitlines()
+        if "GenotypeLogger" in line
+    ]
+    row = {
+        "bundle": args.bundle,
+        "count": count,
+        "arm": arm,
+        "seed": seed,
+        "dice": summary["val_mean_dice_mean"]["mean"],
+        "hd95": summary.get("hd95_mean", {}).get("mean", float("nan")),
+        "n_scored": summary["val_mean_dice_mean"]["n"],
+        "train_seconds": round(seconds, 1),
+        "steps": args.steps,
+        "genotype": genotype[-1] if genotype else "",
+    }
     done.write_text(json.dumps(row))
-    print(f"{arm:>16} n={count} seed={seed}: Dice {row['dice']:.3f}  HD95 {row['hd95']:.2f}  ({seconds:.0f} s)", flush=True)
+    print(
+        f"{arm:>16} n={count} seed={seed}: Dice {row['dice']:.3f}  HD95 {row['hd95']:.2f}  ({seconds:.0f} s)",
+        flush=True,
+    )
     return row
 
 
@@ -178,7 +233,9 @@ def main() -> None:
     parser.add_argument("--eval_dataset_dir", default=None, help="score these cases instead of those outside the split")
     parser.add_argument("--counts", type=int, nargs="+", default=[8], help="labelled cases (training + validation)")
     parser.add_argument("--num_val", type=int, default=2, help="of these, validation cases for the generator's arms")
-    parser.add_argument("--arms", nargs="+", default=["baseline", "baseline_strong", "joint", "end2end"], choices=list(ARMS))
+    parser.add_argument(
+        "--arms", nargs="+", default=["baseline", "baseline_strong", "joint", "end2end"], choices=list(ARMS)
+    )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--steps", type=int, default=1600, help="segmenter steps, the same for every arm")
     parser.add_argument("--epochs", type=int, default=4, help="the steps are split into this many epochs")
@@ -187,7 +244,9 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=1, help="runs at once (1 on a CPU; several on a GPU)")
     parser.add_argument("--num_workers", type=int, default=2)
     parser.add_argument("--output", default="study")
-    parser.add_argument("--report_only", action="store_true", help="summarise the runs finished in --output, start none")
+    parser.add_argument(
+        "--report_only", action="store_true", help="summarise the runs finished in --output, start none"
+    )
     args = parser.parse_args()
     if args.steps % args.epochs:
         parser.error(f"--steps {args.steps} is not a multiple of --epochs {args.epochs}")
@@ -219,9 +278,13 @@ def main() -> None:
         writer.writeheader()
         writer.writerows(rows)
     summary = summarise(rows)
-    header = (f"### {args.bundle}: {args.steps} segmenter steps per arm, final weights, "
-              f"{rows[0]['n_scored']} unseen cases scored\n\n`{command}`\n\nmachine: {machine}")
-    (out / "summary.json").write_text(json.dumps({"command": command, "machine": machine, "summary": summary}, indent=2))
+    header = (
+        f"### {args.bundle}: {args.steps} segmenter steps per arm, final weights, "
+        f"{rows[0]['n_scored']} unseen cases scored\n\n`{command}`\n\nmachine: {machine}"
+    )
+    (out / "summary.json").write_text(
+        json.dumps({"command": command, "machine": machine, "summary": summary}, indent=2)
+    )
     text = markdown(summary, header)
     (out / "summary.md").write_text(text)
     plot(summary, out / "dice_vs_labelled.png", f"{args.bundle}, {args.steps} steps")

@@ -32,8 +32,9 @@ CONFIGS = {
     "end2end/2/8": dict(mode="end2end", generator_update_interval=2, arch_update_interval=8),
     "end2end/4/4": dict(mode="end2end", generator_update_interval=4, arch_update_interval=4),
     "end2end/4/8": dict(mode="end2end", generator_update_interval=4, arch_update_interval=8),
-    "end2end-fd/2/4": dict(mode="end2end", hypergradient="finite_difference", generator_update_interval=2,
-                           arch_update_interval=4),
+    "end2end-fd/2/4": dict(
+        mode="end2end", hypergradient="finite_difference", generator_update_interval=2, arch_update_interval=4
+    ),
 }
 
 
@@ -69,17 +70,29 @@ def build_trainer(dims: int, size: int, device: str = "cpu", act: str = "PRELU",
     disc = PatchDiscriminator(num_layers_d=3, spatial_dims=dims, channels=16, in_channels=3, norm="INSTANCE").to(device)
     augment = RandMaskAugment(dims)
     augment.set_random_state(0)
-    settings = {kind: kind(**{f.name: config.pop(f.name) for f in dataclasses.fields(kind) if f.name in config})
-                for kind in (GenerationSettings, FeedbackSettings)}
+    settings = {
+        kind: kind(**{f.name: config.pop(f.name) for f in dataclasses.fields(kind) if f.name in config})
+        for kind in (GenerationSettings, FeedbackSettings)
+    }
     return GenSegTrainer(
-        device=device, max_epochs=1, epoch_length=epoch_length, train_data_loader=[batch],
-        network=seg, optimizer=torch.optim.Adam(seg.parameters(), 1e-3),
+        device=device,
+        max_epochs=1,
+        epoch_length=epoch_length,
+        train_data_loader=[batch],
+        network=seg,
+        optimizer=torch.optim.Adam(seg.parameters(), 1e-3),
         loss_function=DiceCELoss(to_onehot_y=True, softmax=True),
-        generator=gen, generator_optimizer=torch.optim.Adam(gen.weight_parameters(), 2e-4),
-        discriminator=disc, discriminator_optimizer=torch.optim.Adam(disc.parameters(), 2e-4),
-        arch_optimizer=torch.optim.Adam(gen.arch_parameters(), 3e-3), val_data_loader=[val],
-        mask_augment=augment, num_classes=2,
-        generation=settings[GenerationSettings], feedback=settings[FeedbackSettings], **config,
+        generator=gen,
+        generator_optimizer=torch.optim.Adam(gen.weight_parameters(), 2e-4),
+        discriminator=disc,
+        discriminator_optimizer=torch.optim.Adam(disc.parameters(), 2e-4),
+        arch_optimizer=torch.optim.Adam(gen.arch_parameters(), 3e-3),
+        val_data_loader=[val],
+        mask_augment=augment,
+        num_classes=2,
+        generation=settings[GenerationSettings],
+        feedback=settings[FeedbackSettings],
+        **config,
     )
 
 
@@ -131,14 +144,25 @@ def main() -> None:
 
     print("command:", " ".join([os.path.basename(sys.executable)] + sys.argv))
     gpu = torch.cuda.get_device_name(0) if device.startswith("cuda") else "none"
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cpus, gpu: {gpu}, "
-          f"torch {torch.__version__}, threads {torch.get_num_threads()}, device {device}")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cpus, gpu: {gpu}, "
+        f"torch {torch.__version__}, threads {torch.get_num_threads()}, device {device}"
+    )
     print("segmenter UNet(16,32,64,128) on 2 real (+2 synthetic) items, generator (16,32,64), 4 validation items")
     for dims in args.dims:
         rows = []
         for name in args.configs:
-            cmd = [sys.executable, __file__, "--child", name, str(dims), "--iterations", str(args.iterations),
-                   "--device", device]
+            cmd = [
+                sys.executable,
+                __file__,
+                "--child",
+                name,
+                str(dims),
+                "--iterations",
+                str(args.iterations),
+                "--device",
+                device,
+            ]
             proc = subprocess.run(cmd, capture_output=True, text=True, encoding="utf-8", errors="replace", check=True)
             out = proc.stdout.strip().splitlines()[-1]
             rows.append(json.loads(out))
@@ -148,8 +172,10 @@ def main() -> None:
         print(f"\n{dims}D, {sizes[dims]}^{dims} images: ratio to baseline (mean s/iteration, peak memory MB)")
         for r in rows:
             time_ratio, memory_ratio = r["seconds"] / base["seconds"], r["peak_mb"] / max(base["peak_mb"], 1e-6)
-            print(f"  {r['name']:<16} time x{time_ratio:5.2f}   memory x{memory_ratio:5.2f}"
-                  f"   ({r['seconds']:.3f} s, {r['peak_mb']:.0f} MB)")
+            print(
+                f"  {r['name']:<16} time x{time_ratio:5.2f}   memory x{memory_ratio:5.2f}"
+                f"   ({r['seconds']:.3f} s, {r['peak_mb']:.0f} MB)"
+            )
 
 
 if __name__ == "__main__":

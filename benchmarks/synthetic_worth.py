@@ -93,11 +93,18 @@ def main() -> None:
     settings = {k: _value(v) for k, v in (item.split("=", 1) for item in args.set)}
     device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"CPU ({os.cpu_count()} cores)"
     print("command:", " ".join(shlex.quote(a) for a in [os.path.basename(sys.executable)] + sys.argv))
-    print(f"machine: {platform.machine()}, {device}, torch {torch.__version__}; fresh segmenter seed {args.seed}", flush=True)
+    print(
+        f"machine: {platform.machine()}, {device}, torch {torch.__version__}; fresh segmenter seed {args.seed}",
+        flush=True,
+    )
     for run in args.runs:
         start = time.time()
         dice = worth(args.bundle, Path(run), args.steps, settings, args.eval_dataset_dir, args.seed)
-        print(f"{run}: synthetic-only segmenter, {args.steps} steps: Dice {dice:.3f} on real cases ({time.time() - start:.0f} s)", flush=True)
+        print(
+            f"{run}: synthetic-only segmenter, {args.steps} steps: Dice {dice:.3f} on real cases "
+            f"({time.time() - start:.0f} s)",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """The ``monai-genseg`` command. Training, evaluation and inference run through the bundles:
 
-    python -m monai.bundle run --config_file bundles/liver3d/configs/train.yaml [--dataset_dir DIR]
+python -m monai.bundle run --config_file bundles/liver3d/configs/train.yaml [--dataset_dir DIR]
 """
 
 from __future__ import annotations
@@ -35,20 +35,28 @@ def demo_data(task: str = "liver3d", output_dir: str | None = None, num_cases: i
     return str(WRITERS[task][0](output_dir, num_cases=num_cases, seed=seed))
 
 
-def check_data(dataset_dir: str, bundle: str = "liver3d", num_labeled: int = NUM_LABELED, num_val: int = NUM_VAL, seed: int = 0) -> str:
+def check_data(
+    dataset_dir: str, bundle: str = "liver3d", num_labeled: int = NUM_LABELED, num_val: int = NUM_VAL, seed: int = 0
+) -> str:
     """Check DATASET_DIR (MSD folder, images/ + masks/ folder, or datalist JSON) for BUNDLE: every problem
     of the cases a run would use, one per line; exit status 1 if there is any."""
     r = get_recipe(bundle)
     datalist = load_datalist(dataset_dir, check_files=False)
     try:
         report = require_valid_dataset(
-            datalist, spatial_dims=r.spatial_dims, num_classes=r.num_classes, image_channels=r.image_channels,
-            num_required=num_labeled + num_val, seed=seed, source=dataset_dir,
+            datalist,
+            spatial_dims=r.spatial_dims,
+            num_classes=r.num_classes,
+            image_channels=r.image_channels,
+            num_required=num_labeled + num_val,
+            seed=seed,
+            source=dataset_dir,
         )
     except DataCheckError as e:
         print(e, file=sys.stderr)
         sys.exit(1)
-    return f"{dataset_dir}: {min(len(datalist), num_labeled + num_val)} cases checked, no errors, {len(report.warnings)} warnings."
+    checked = min(len(datalist), num_labeled + num_val)
+    return f"{dataset_dir}: {checked} cases checked, no errors, {len(report.warnings)} warnings."
 
 
 def convert_busi_cmd(src: str, dst: str) -> str:
@@ -61,15 +69,20 @@ def convert_montgomery_cmd(src: str, dst: str) -> str:
     return f"{convert_montgomery(src, dst)} pairs written to {dst}"
 
 
-def synthesize(bundle: str, checkpoint: str, masks: str, output_dir: str, num: int = 4, scale: str = "cpu", seed: int = 0) -> str:
+def synthesize(
+    bundle: str, checkpoint: str, masks: str, output_dir: str, num: int = 4, scale: str = "cpu", seed: int = 0
+) -> str:
     """Load the generator of a GenSeg CHECKPOINT (models/genseg_checkpoint.pt) of BUNDLE and write NUM synthetic
     image/mask pairs per mask in the folder MASKS to OUTPUT_DIR (NIfTI in 3D, PNG in 2D)."""
     from monai_genseg.synthesize import synthesize as run
 
-    return f"{len(run(bundle, checkpoint, masks, output_dir, num=num, scale=scale, seed=seed))} pairs written to {output_dir}"
+    written = run(bundle, checkpoint, masks, output_dir, num=num, scale=scale, seed=seed)
+    return f"{len(written)} pairs written to {output_dir}"
 
 
-def export(bundle: str, ckpt_file: str | None = None, filepath: str | None = None, scale: str = "cpu", bundle_root: str = ".") -> str:
+def export(
+    bundle: str, ckpt_file: str | None = None, filepath: str | None = None, scale: str = "cpu", bundle_root: str = "."
+) -> str:
     """Export the trained segmenter of BUNDLE to TorchScript: CKPT_FILE (default BUNDLE_ROOT/models/model.pt,
     where training wrote it) to FILEPATH (default BUNDLE_ROOT/models/model.ts)."""
     from monai.bundle import ckpt_export
@@ -77,10 +90,17 @@ def export(bundle: str, ckpt_file: str | None = None, filepath: str | None = Non
     ckpt_file = ckpt_file or f"{bundle_root}/models/model.pt"
     filepath = filepath or f"{bundle_root}/models/model.ts"
     built = compose(get_recipe(bundle), Inference(), scale=scale)
-    with tempfile.TemporaryDirectory() as tmp:  # the configs as this package writes them, whatever the bundle folder holds
+    with (
+        tempfile.TemporaryDirectory() as tmp
+    ):  # the configs as this package writes them, whatever the bundle folder holds
         configs = write(built, tmp) / "configs"
-        ckpt_export(net_id="network_def", filepath=filepath, ckpt_file=ckpt_file, meta_file=f"{configs}/metadata.json",
-                    config_file=f"{configs}/inference.yaml")
+        ckpt_export(
+            net_id="network_def",
+            filepath=filepath,
+            ckpt_file=ckpt_file,
+            meta_file=f"{configs}/metadata.json",
+            config_file=f"{configs}/inference.yaml",
+        )
     return f"exported {ckpt_file} to {filepath}"
 
 
@@ -92,7 +112,9 @@ def auto3dseg_template(dest: str, overwrite: bool = False) -> str:
     return f"wrote {copy_template(dest, overwrite=overwrite)}"
 
 
-def monailabel_bundle(name: str, dest: str, scale: str = "gpu", model: str | None = None, overwrite: bool = False) -> str:
+def monailabel_bundle(
+    name: str, dest: str, scale: str = "gpu", model: str | None = None, overwrite: bool = False
+) -> str:
     """Write DEST/NAME: bundle NAME for MONAI Label's monaibundle app, with SCALE fixed in its configs and
     MODEL (a trained models/model.pt) copied in. Then: monailabel start_server --app APP --studies DATA
     --conf models NAME (docs/monailabel.md)."""
@@ -101,8 +123,15 @@ def monailabel_bundle(name: str, dest: str, scale: str = "gpu", model: str | Non
     return f"wrote {prepare_bundle(name, dest, scale=scale, model=model, overwrite=overwrite)}"
 
 
-def zoo_package(name: str, dest: str, model: str, scale: str = "gpu", url_base: str | None = None,
-                torchscript: str | None = None, overwrite: bool = False) -> str:
+def zoo_package(
+    name: str,
+    dest: str,
+    model: str,
+    scale: str = "gpu",
+    url_base: str | None = None,
+    torchscript: str | None = None,
+    overwrite: bool = False,
+) -> str:
     """Write DEST/NAME for a model-zoo pull request: the bundle with SCALE fixed and MODEL (a trained
     models/model.pt, plus TORCHSCRIPT model.ts if given). Files over 25 MB are listed in large_files.yml
     as URL_BASE/<file> with their md5 instead (upload them there); docs/model_zoo.md."""
@@ -117,17 +146,34 @@ def zoo_package(name: str, dest: str, model: str, scale: str = "gpu", url_base: 
 def bundles() -> str:
     """The bundles and the commands that train, evaluate and run them."""
     lines = [f"{name:<18} {r.task} ({r.modality}, {r.spatial_dims}D)" for name, r in sorted(RECIPES.items())]
-    lines += ["", "write one: monai-genseg init <name> [DIR]   (DIR defaults to bundles/)",
-              "train:     python -m monai.bundle run --config_file bundles/<name>/configs/train.yaml [--dataset_dir DIR] [--scale gpu]",
-              "evaluate:  python -m monai.bundle run --config_file \"['bundles/<name>/configs/train.yaml','bundles/<name>/configs/evaluate.yaml']\"",
-              "inference: python -m monai.bundle run --config_file bundles/<name>/configs/inference.yaml --dataset_dir IMAGES"]
+    lines += [
+        "",
+        "write one: monai-genseg init <name> [DIR]   (DIR defaults to bundles/)",
+        "train:     python -m monai.bundle run --config_file bundles/<name>/configs/train.yaml "
+        "[--dataset_dir DIR] [--scale gpu]",
+        "evaluate:  python -m monai.bundle run --config_file "
+        "\"['bundles/<name>/configs/train.yaml','bundles/<name>/configs/evaluate.yaml']\"",
+        "inference: python -m monai.bundle run --config_file bundles/<name>/configs/inference.yaml "
+        "--dataset_dir IMAGES",
+    ]
     return "\n".join(lines)
 
 
 def main() -> None:
     fire.Fire(
-        {"init": init, "bundles": bundles, "demo-data": demo_data, "check-data": check_data, "synthesize": synthesize, "export": export,
-         "zoo-package": zoo_package, "monailabel-bundle": monailabel_bundle, "auto3dseg-template": auto3dseg_template, "convert-busi": convert_busi_cmd, "convert-montgomery": convert_montgomery_cmd},
+        {
+            "init": init,
+            "bundles": bundles,
+            "demo-data": demo_data,
+            "check-data": check_data,
+            "synthesize": synthesize,
+            "export": export,
+            "zoo-package": zoo_package,
+            "monailabel-bundle": monailabel_bundle,
+            "auto3dseg-template": auto3dseg_template,
+            "convert-busi": convert_busi_cmd,
+            "convert-montgomery": convert_montgomery_cmd,
+        },
         name="monai-genseg",
     )
 

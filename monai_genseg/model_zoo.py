@@ -17,7 +17,9 @@ import yaml
 
 from monai_genseg.bundle import RECIPES, STANDARD, Inference, ModelZoo, compose, get_recipe, write
 
-ZOO_FILE_LIMIT = 25_000_000  # bytes: the zoo's "no larger than 25MB", read strictly; larger files go through large_files.yml
+ZOO_FILE_LIMIT = (
+    25_000_000  # bytes: the zoo's "no larger than 25MB", read strictly; larger files go through large_files.yml
+)
 
 
 def md5sum(path: str | os.PathLike) -> str:
@@ -58,13 +60,17 @@ def package_for_zoo(
     large = [f for f in files if f.stat().st_size > limit]
     if large and not url_base:
         sizes = ", ".join(f"{f} ({f.stat().st_size / 1e6:.1f} MB)" for f in large)
-        raise ValueError(f"{sizes}: over the zoo's {limit / 1e6:g} MB limit; pass url_base, the address they will be uploaded to")
+        raise ValueError(
+            f"{sizes}: over the zoo's {limit / 1e6:g} MB limit; pass url_base, the address they will be uploaded to"
+        )
     target = write(compose(get_recipe(name), *STANDARD, ModelZoo(), scale=scale), dest, overwrite=overwrite)
     entries = []
     for f in files:
         rel = f"models/{'model.pt' if f == Path(model) else f.name}"
         if f in large:
-            entries.append({"path": rel, "url": f"{url_base.rstrip('/')}/{f.name}", "hash_val": md5sum(f), "hash_type": "md5"})
+            entries.append(
+                {"path": rel, "url": f"{url_base.rstrip('/')}/{f.name}", "hash_val": md5sum(f), "hash_type": "md5"}
+            )
         else:
             shutil.copyfile(f, target / rel)
     if entries:
@@ -73,7 +79,8 @@ def package_for_zoo(
 
 
 def weights_bytes(name: str, scale: str) -> int:
-    """Size of ``torch.save(network.state_dict())`` for bundle ``name`` at ``scale``: what models/model.pt will weigh."""
+    """Size of ``torch.save(network.state_dict())`` for bundle ``name`` at ``scale``: what models/model.pt will
+    weigh."""
     import io
 
     import torch

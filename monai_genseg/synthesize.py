@@ -15,17 +15,22 @@ from monai_genseg.handlers.synthetic_saver import write_pair_item
 from monai_genseg.networks import one_hot_mask
 from monai_genseg.transforms import MaskToLabels, RandMaskAugment
 
+
 def load_generator(bundle: str, checkpoint: str | os.PathLike, scale: str = "cpu") -> torch.nn.Module:
     """The bundle's generator at ``scale``, with the weights and architecture logits of a GenSeg checkpoint."""
     generator = ConfigParser(compose(get_recipe(bundle), scale=scale).train).get_parsed_content("generator")
     state = torch.load(checkpoint, map_location="cpu", weights_only=True)
     if "generator" not in state:
-        raise ValueError(f"{checkpoint}: not a GenSeg training checkpoint (no 'generator' entry); use models/genseg_checkpoint.pt.")
+        raise ValueError(
+            f"{checkpoint}: not a GenSeg training checkpoint (no 'generator' entry); use models/genseg_checkpoint.pt."
+        )
     generator.load_state_dict(state["generator"])
     return generator.eval()
 
 
-def synthesize(bundle: str, checkpoint: str, masks: str, output_dir: str, num: int = 4, scale: str = "cpu", seed: int = 0) -> list[Path]:
+def synthesize(
+    bundle: str, checkpoint: str, masks: str, output_dir: str, num: int = 4, scale: str = "cpu", seed: int = 0
+) -> list[Path]:
     """For every mask in MASKS, write NUM augmented masks and the images the generator makes from them.
 
     3D pairs are NIfTI with the mask's affine, 2D pairs PNG; existing files are never overwritten.

@@ -25,8 +25,13 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
-QUICK = {"presets#cpu#epoch_length": 4, "presets#cpu#generator_warmup_iterations": 4, "presets#cpu#syn_rampup_iterations": 0,
-         "presets#cpu#patch_size": [32, 32, 32], "num_workers": 0}
+QUICK = {
+    "presets#cpu#epoch_length": 4,
+    "presets#cpu#generator_warmup_iterations": 4,
+    "presets#cpu#syn_rampup_iterations": 0,
+    "presets#cpu#patch_size": [32, 32, 32],
+    "num_workers": 0,
+}
 
 
 def datastore_layout(work: Path, num_cases: int) -> Path:
@@ -55,13 +60,39 @@ def server_round_trip(work: Path, studies: Path, trained: Path, model: Path, por
     from monai_genseg.monailabel import prepare_bundle
 
     apps = work / "apps"
-    subprocess.run(["monailabel", "apps", "--download", "--name", "monaibundle", "--output", str(apps)], check=True, capture_output=True)
+    subprocess.run(
+        ["monailabel", "apps", "--download", "--name", "monaibundle", "--output", str(apps)],
+        check=True,
+        capture_output=True,
+    )
     prepare_bundle(trained.name, apps / "monaibundle" / "model", scale="cpu", model=model, overrides=QUICK)
     (studies / "datastore_v2.json").unlink(missing_ok=True)
     log = open(work / "server.log", "w")
-    server = subprocess.Popen(["monailabel", "start_server", "--app", str(apps / "monaibundle"), "--studies", str(studies),
-                               "--conf", "models", trained.name, "--conf", "zoo_source", "github", "--conf", "sam2", "false",
-                               "--host", "127.0.0.1", "--port", str(port)], stdout=log, stderr=subprocess.STDOUT)
+    server = subprocess.Popen(
+        [
+            "monailabel",
+            "start_server",
+            "--app",
+            str(apps / "monaibundle"),
+            "--studies",
+            str(studies),
+            "--conf",
+            "models",
+            trained.name,
+            "--conf",
+            "zoo_source",
+            "github",
+            "--conf",
+            "sam2",
+            "false",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     base, out = f"http://127.0.0.1:{port}", {}
     try:
         for _ in range(60):  # at most two minutes to start
@@ -76,12 +107,16 @@ def server_round_trip(work: Path, studies: Path, trained: Path, model: Path, por
         checks["server lists the bundle with its labels"] = out["models"].get(trained.name) == {"liver": 1, "tumour": 2}
         image = sorted(studies.glob("*.nii.gz"))[-1]
         case = image.name[: -len(".nii.gz")]
-        (work / "server_pred.nii.gz").write_bytes(_http("POST", f"{base}/infer/{trained.name}?image={case}&output=image"))
+        (work / "server_pred.nii.gz").write_bytes(
+            _http("POST", f"{base}/infer/{trained.name}?image={case}&output=image")
+        )
         pred = nib.load(work / "server_pred.nii.gz")
         checks["server /infer returns labels in the image's grid"] = pred.shape == nib.load(image).shape
         served = apps / "monaibundle" / "model" / trained.name / "models" / "model.pt"
         before, start = served.read_bytes(), time.time()
-        _http("POST", f"{base}/train/{trained.name}?run_sync=true", {"max_epochs": 1, "device": "cpu", "val_split": 0.25})
+        _http(
+            "POST", f"{base}/train/{trained.name}?run_sync=true", {"max_epochs": 1, "device": "cpu", "val_split": 0.25}
+        )
         out["train s"] = round(time.time() - start, 1)
         checks["server /train retrained models/model.pt"] = served.read_bytes() != before
     finally:
@@ -95,7 +130,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", default=None, help="a new scratch folder (default: a fresh temporary one)")
     parser.add_argument("--bundle", default="liver3d")
-    parser.add_argument("--server", action=argparse.BooleanOptionalAction, default=True, help="also start a server on localhost")
+    parser.add_argument(
+        "--server", action=argparse.BooleanOptionalAction, default=True, help="also start a server on localhost"
+    )
     parser.add_argument("--port", type=int, default=8123)
     args = parser.parse_args()
 
@@ -116,7 +153,14 @@ def main() -> int:
     summary: dict = {"monailabel": monailabel.__version__, "bundle": str(bundle), "cases": len(datastore.datalist())}
     checks: dict[str, bool] = {}
 
-    request = {"model": args.bundle, "max_epochs": 2, "device": "cpu", "val_split": 0.25, "multi_gpu": False, "pretrained": True}
+    request = {
+        "model": args.bundle,
+        "max_epochs": 2,
+        "device": "cpu",
+        "val_split": 0.25,
+        "multi_gpu": False,
+        "pretrained": True,
+    }
     train = BundleTrainTask(str(bundle), conf={})
     checks["train task valid"] = train.is_valid()
     start = time.time()
@@ -143,7 +187,9 @@ def main() -> int:
     pred, ref = nib.load(label_file), nib.load(image)
     values = sorted(int(v) for v in np.unique(np.asarray(pred.dataobj)))
     summary["prediction"] = {"shape": list(pred.shape), "image shape": list(ref.shape), "values": values}
-    checks["prediction in the image's grid"] = pred.shape == ref.shape and np.allclose(pred.affine, ref.affine, atol=1e-3)
+    checks["prediction in the image's grid"] = pred.shape == ref.shape and np.allclose(
+        pred.affine, ref.affine, atol=1e-3
+    )
     checks["prediction values are labels"] = set(values) <= {0, *infer.labels.values()}
     if args.server:
         summary["server"] = server_round_trip(work, studies, bundle, model, args.port, checks)

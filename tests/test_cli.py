@@ -15,7 +15,11 @@ def test_demo_data_then_check_data(tmp_path):
 def test_check_data_exits_nonzero_listing_problems(tmp_path):
     root = demo_data(output_dir=str(tmp_path / "demo"), num_cases=2)
     proc = subprocess.run(
-        [sys.executable, "-m", "monai_genseg.cli", "check-data", root, "--num_labeled", "4"], capture_output=True, text=True, encoding="utf-8", errors="replace"
+        [sys.executable, "-m", "monai_genseg.cli", "check-data", root, "--num_labeled", "4"],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        errors="replace",
     )
     assert proc.returncode == 1
     assert "needs 12 labelled cases (num_labeled + num_val), found 2" in proc.stderr
@@ -46,7 +50,10 @@ def test_synthesize_writes_pairs_from_a_folder_of_masks(tmp_path):
 
     masks2d = demo_data("skin_lesion2d", output_dir=str(tmp_path / "skin"), num_cases=2)
     ckpt = _fake_checkpoint("skin_lesion2d", tmp_path / "skin.pt")
-    assert synthesize("skin_lesion2d", ckpt, f"{masks2d}/masks", str(tmp_path / "out2d"), num=3) == f"6 pairs written to {tmp_path / 'out2d'}"
+    assert (
+        synthesize("skin_lesion2d", ckpt, f"{masks2d}/masks", str(tmp_path / "out2d"), num=3)
+        == f"6 pairs written to {tmp_path / 'out2d'}"
+    )
     image = Image.open(tmp_path / "out2d" / "0000_syn2_image.png")
     assert image.size == (64, 64) and image.mode == "RGB"
     with pytest.raises(FileExistsError):
@@ -81,15 +88,31 @@ def test_export_writes_torchscript(tmp_path):
 
 
 def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "monai_genseg.cli", *args], capture_output=True, text=True, encoding="utf-8", errors="replace")
+    return subprocess.run(
+        [sys.executable, "-m", "monai_genseg.cli", *args],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        errors="replace",
+    )
 
 
 def test_monailabel_bundle_and_auto3dseg_template_commands(tmp_path):
     (tmp_path / "model.pt").write_bytes(b"weights")
-    proc = _cli("monailabel-bundle", "hippocampus3d", str(tmp_path / "app"), "--scale", "cpu", "--model", str(tmp_path / "model.pt"))
+    proc = _cli(
+        "monailabel-bundle",
+        "hippocampus3d",
+        str(tmp_path / "app"),
+        "--scale",
+        "cpu",
+        "--model",
+        str(tmp_path / "model.pt"),
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     bundle = tmp_path / "app" / "hippocampus3d"
-    assert (bundle / "models" / "model.pt").read_bytes() == b"weights" and (bundle / "configs" / "inference.yaml").is_file()
+    assert (bundle / "models" / "model.pt").read_bytes() == b"weights" and (
+        bundle / "configs" / "inference.yaml"
+    ).is_file()
     again = _cli("monailabel-bundle", "hippocampus3d", str(tmp_path / "app"))
     assert again.returncode != 0 and "exists; pass overwrite=True" in again.stderr
     missing = _cli("monailabel-bundle", "hippocampus3d", str(tmp_path / "other"), "--model", str(tmp_path / "nope.pt"))
@@ -97,6 +120,10 @@ def test_monailabel_bundle_and_auto3dseg_template_commands(tmp_path):
 
     proc = _cli("auto3dseg-template", str(tmp_path / "templates"))
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert {p.name for p in (tmp_path / "templates" / "genseg" / "scripts").iterdir()} >= {"algo.py", "train.py", "infer.py"}
+    assert {p.name for p in (tmp_path / "templates" / "genseg" / "scripts").iterdir()} >= {
+        "algo.py",
+        "train.py",
+        "infer.py",
+    }
     help_text = _cli("--help")
     assert "monailabel-bundle" in help_text.stdout + help_text.stderr

@@ -35,7 +35,11 @@ dims = st.sampled_from([2, 3])
 def test_mask_augment_keeps_labels_on_any_shape(spatial_dims, sizes, batch, labels, fill, seed):
     shape = (batch, 1, *sizes[:spatial_dims])
     rng = torch.Generator().manual_seed(seed)
-    mask = {"zeros": torch.zeros(shape), "ones": torch.ones(shape), "random": torch.randint(0, labels, shape, generator=rng).float()}[fill]
+    mask = {
+        "zeros": torch.zeros(shape),
+        "ones": torch.ones(shape),
+        "random": torch.randint(0, labels, shape, generator=rng).float(),
+    }[fill]
     aug = RandMaskAugment(spatial_dims)
     aug.set_random_state(seed)
     out = aug(mask)
@@ -68,13 +72,24 @@ def test_checks_accept_odd_geometry_and_many_labels(shape, spacing, labels):
         lab = np.full(shape, labels, dtype=np.int16)
         nib.save(nib.Nifti1Image(np.zeros(shape, np.float32), affine), f"{d}/i.nii.gz")
         nib.save(nib.Nifti1Image(lab, affine), f"{d}/l.nii.gz")
-        report = check_dataset([{"image": f"{d}/i.nii.gz", "label": f"{d}/l.nii.gz"}], spatial_dims=3, num_classes=3, image_channels=1)
+        report = check_dataset(
+            [{"image": f"{d}/i.nii.gz", "label": f"{d}/l.nii.gz"}], spatial_dims=3, num_classes=3, image_channels=1
+        )
         assert bool(report.errors) == (labels > 2)
         assert bool(report.warnings) == (labels == 0)
 
 
 @FAST
-@given(content=st.one_of(st.binary(max_size=200), st.recursive(st.none() | st.integers() | st.text(max_size=5), lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=8), c, max_size=3), max_leaves=8)))
+@given(
+    content=st.one_of(
+        st.binary(max_size=200),
+        st.recursive(
+            st.none() | st.integers() | st.text(max_size=5),
+            lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=8), c, max_size=3),
+            max_leaves=8,
+        ),
+    )
+)
 def test_any_dataset_json_loads_or_is_explained(content):
     with tempfile.TemporaryDirectory() as d:
         raw = content if isinstance(content, bytes) else json.dumps(content).encode()
@@ -88,7 +103,11 @@ def test_any_dataset_json_loads_or_is_explained(content):
 
 
 @settings(max_examples=10, deadline=None)
-@given(shape=st.tuples(st.integers(1, 12), st.integers(1, 12), st.integers(1, 12)), spacing=st.tuples(*[st.floats(0.01, 500)] * 3), seed=st.integers(0, 1000))
+@given(
+    shape=st.tuples(st.integers(1, 12), st.integers(1, 12), st.integers(1, 12)),
+    spacing=st.tuples(*[st.floats(0.01, 500)] * 3),
+    seed=st.integers(0, 1000),
+)
 def test_phantom_generator_handles_any_size(shape, spacing, seed):
     image, label = liver_phantom(np.random.default_rng(seed), shape, spacing)
     assert image.shape == label.shape == shape and set(np.unique(label)) <= {0, 1, 2}

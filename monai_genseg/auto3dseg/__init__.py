@@ -11,4 +11,14 @@ from .algo import TEMPLATES_DIR, GensegAlgo, algo_bundle, copy_template
 from .run import InferClass, ProgressWriter, fold_split, train
 from .stats import recipe_from_stats
 
-__all__ = ["TEMPLATES_DIR", "GensegAlgo", "InferClass", "ProgressWriter", "algo_bundle", "copy_template", "fold_split", "recipe_from_stats", "train"]
+__all__ = [
+    "TEMPLATES_DIR",
+    "GensegAlgo",
+    "InferClass",
+    "ProgressWriter",
+    "algo_bundle",
+    "copy_template",
+    "fold_split",
+    "recipe_from_stats",
+    "train",
+]

@@ -50,7 +50,9 @@ class GensegAlgo(BundleAlgo):
     def fill_template_config(self, data_stats_filename: str, output_path: str, **kwargs: Any) -> dict:
         fold = int(kwargs.pop("fold", 0))
         if not self.data_list_file:
-            raise ValueError("GensegAlgo needs Auto3DSeg's data source config (set_data_source / BundleGen data_src_cfg_name)")
+            raise ValueError(
+                "GensegAlgo needs Auto3DSeg's data source config (set_data_source / BundleGen data_src_cfg_name)"
+            )
         source = ConfigParser.load_config_file(self.data_list_file)
         stats = ConfigParser.load_config_file(data_stats_filename)
         config_file = Path(output_path) / "configs" / "hyper_parameters.yaml"
@@ -58,12 +60,24 @@ class GensegAlgo(BundleAlgo):
         r = recipe_from_stats(stats, modality=str(source.get("modality", "ct")), source=data_stats_filename)
         paths = {k: os.path.abspath(str(source[k])) for k in ("datalist", "dataroot")}
         bundle = algo_bundle(r, paths["datalist"], paths["dataroot"], fold, os.path.abspath(output_path), knobs)
-        _write(config_file, bundle.train, f"GenSeg fold {fold}, filled by GensegAlgo.fill_template_config from {data_stats_filename}")
+        _write(
+            config_file,
+            bundle.train,
+            f"GenSeg fold {fold}, filled by GensegAlgo.fill_template_config from {data_stats_filename}",
+        )
         overlay = bundle.configs["multi_gpu_train"]
         _write(Path(output_path) / MULTI_GPU_OVERLAY, overlay, "merged by scripts/train.py when run under torchrun")
-        atomic_write_text(config_file.parent / "logging.conf", LOGGING_CONF)  # ConfigWorkflow's default place: INFO to stdout
-        filled = {"fold": fold, "num_classes": r.num_classes, "image_channels": r.image_channels, "modality": r.modality,
-                  "presets": bundle.train["presets"], "intensity": [dict(t) for t in r.intensity]}
+        atomic_write_text(
+            config_file.parent / "logging.conf", LOGGING_CONF
+        )  # ConfigWorkflow's default place: INFO to stdout
+        filled = {
+            "fold": fold,
+            "num_classes": r.num_classes,
+            "image_channels": r.image_channels,
+            "modality": r.modality,
+            "presets": bundle.train["presets"],
+            "intensity": [dict(t) for t in r.intensity],
+        }
         return {"hyper_parameters.yaml": filled}
 
 

@@ -21,10 +21,13 @@ MULTI_GPU_OVERLAY = "multi_gpu/multi_gpu_train.yaml"
 
 
 def fold_split(datalist: str, dataroot: str, fold: int) -> dict[str, list[dict]]:
-    """Auto3DSeg's cross-validation split: cases of ``fold`` validate (and drive the architecture step), the rest train."""
+    """Auto3DSeg's cross-validation split: cases of ``fold`` validate (and drive the architecture step), the
+    rest train."""
     train, val = datafold_read(datalist, dataroot, fold=fold)
     if not val:
-        raise ValueError(f"{datalist}: no training case has 'fold': {fold}; Auto3DSeg's AutoRunner adds folds, or add them yourself")
+        raise ValueError(
+            f"{datalist}: no training case has 'fold': {fold}; Auto3DSeg's AutoRunner adds folds, or add them yourself"
+        )
     return {"train": train, "val": val}
 
 
@@ -43,9 +46,17 @@ class ProgressWriter:
         if engine.state.best_metric_epoch != engine.state.epoch:
             return
         entries = yaml.safe_load(self.path.read_text()) if self.path.is_file() else []
-        entries.append({"best_avg_dice_score": float(engine.state.best_metric), "best_metric_epoch": int(engine.state.best_metric_epoch),
-                        "best_metric_model": self.model_path, "timestamp": time.strftime("%Y-%m-%d %H:%M:%S")})
-        atomic_write_text(self.path, yaml.safe_dump(entries, sort_keys=False))  # a crash mid-write leaves the previous one
+        entries.append(
+            {
+                "best_avg_dice_score": float(engine.state.best_metric),
+                "best_metric_epoch": int(engine.state.best_metric_epoch),
+                "best_metric_model": self.model_path,
+                "timestamp": time.strftime("%Y-%m-%d %H:%M:%S"),
+            }
+        )
+        atomic_write_text(
+            self.path, yaml.safe_dump(entries, sort_keys=False)
+        )  # a crash mid-write leaves the previous one
 
 
 def _unflatten_list(value):
@@ -75,7 +86,11 @@ class InferClass:
     ``(num_classes, *spatial)`` in the input image's own grid, which the ensemble averages or votes on."""
 
     def __init__(self, config_file: str | Sequence[str], **override) -> None:
-        files = [config_file] if isinstance(config_file, str) else [f for f in config_file if str(f).endswith((".yaml", ".json"))]
+        files = (
+            [config_file]
+            if isinstance(config_file, str)
+            else [f for f in config_file if str(f).endswith((".yaml", ".json"))]
+        )
         parser = ConfigParser()
         parser.read_config(files)
         parser.update(override)

@@ -12,8 +12,17 @@ from typing import Any
 
 from monai_genseg.bundle.recipes import Recipe
 
-IMPORTS = ["$import os", "$import numpy", "$import torch", "$import torch.utils.tensorboard", "$import monai", "$import monai_genseg",
-           "$import monai_genseg.bundle", "$import monai_genseg.data", "$import monai_genseg.handlers"]
+IMPORTS = [
+    "$import os",
+    "$import numpy",
+    "$import torch",
+    "$import torch.utils.tensorboard",
+    "$import monai",
+    "$import monai_genseg",
+    "$import monai_genseg.bundle",
+    "$import monai_genseg.data",
+    "$import monai_genseg.handlers",
+]
 FROM_ENGINE = "$monai.handlers.from_engine(['pred', 'label'])"
 DEVICE = "$torch.device('cuda:0' if torch.cuda.is_available() else 'cpu')"
 
@@ -21,22 +30,39 @@ Config = dict[str, Any]
 
 
 def load_transforms(r: Recipe, keys: list[str]) -> list[Config]:
-    """Reading, orienting/resampling or resizing, and intensity scaling: shared by training, validation and inference."""
+    """Reading, orienting/resampling or resizing, and intensity scaling: shared by training, validation and
+    inference."""
     has_label = "label" in keys
     out: list[Config] = [{"_target_": "LoadImaged", "keys": keys, "ensure_channel_first": True, "image_only": True}]
     if r.spatial_dims == 3:
         out[0]["reader"] = "$monai_genseg.data.SimpleITKReader"  # NRRD, MHA, DICOM; NIfTI falls through to nibabel
         out += [
             {"_target_": "Orientationd", "keys": keys, "axcodes": "RAS"},
-            {"_target_": "Spacingd", "keys": keys, "pixdim": "$@preset['pixdim']", "mode": ["bilinear", "nearest"][: len(keys)]},
+            {
+                "_target_": "Spacingd",
+                "keys": keys,
+                "pixdim": "$@preset['pixdim']",
+                "mode": ["bilinear", "nearest"][: len(keys)],
+            },
         ]
     else:
-        out.append({"_target_": "monai_genseg.transforms.MatchChannelsd", "keys": "image", "channels": r.image_channels})
+        out.append(
+            {"_target_": "monai_genseg.transforms.MatchChannelsd", "keys": "image", "channels": r.image_channels}
+        )
         if has_label:
-            out.append({"_target_": "monai_genseg.transforms.MaskToLabelsd", "keys": "label", "num_classes": r.num_classes})
+            out.append(
+                {"_target_": "monai_genseg.transforms.MaskToLabelsd", "keys": "label", "num_classes": r.num_classes}
+            )
     out += [dict(t) for t in r.intensity]
     if r.spatial_dims == 2:
-        out.append({"_target_": "Resized", "keys": keys, "spatial_size": "$@preset['patch_size']", "mode": ["area", "nearest"][: len(keys)]})
+        out.append(
+            {
+                "_target_": "Resized",
+                "keys": keys,
+                "spatial_size": "$@preset['patch_size']",
+                "mode": ["area", "nearest"][: len(keys)],
+            }
+        )
     elif r.crop_foreground:
         out.append({"_target_": "CropForegroundd", "keys": keys, "source_key": "image", "allow_smaller": True})
     if r.spatial_dims == 3 and has_label:
@@ -55,14 +81,30 @@ def augmentation(r: Recipe, strong: bool = False) -> list[Config]:
     """
     d, both = r.spatial_dims, ["image", "label"]
     if strong:
-        geometry = [{"_target_": "monai_genseg.transforms.RandPairedAugmentd", "keys": both, "spatial_dims": d,
-                     "mode": ["bilinear", "nearest"], "flip_prob": r.flip_prob}]
+        geometry = [
+            {
+                "_target_": "monai_genseg.transforms.RandPairedAugmentd",
+                "keys": both,
+                "spatial_dims": d,
+                "mode": ["bilinear", "nearest"],
+                "flip_prob": r.flip_prob,
+            }
+        ]
     else:
         geometry = [{"_target_": "RandFlipd", "keys": both, "spatial_axis": [0], "prob": 0.5}]
         if d == 2:
             geometry.append({"_target_": "RandFlipd", "keys": both, "spatial_axis": [1], "prob": 0.5})
-        geometry.append({"_target_": "RandAffined", "keys": both, "prob": 0.3, "rotate_range": [0.26] * (1 if d == 2 else 3),
-                         "scale_range": [0.1] * d, "mode": ["bilinear", "nearest"], "padding_mode": "zeros"})
+        geometry.append(
+            {
+                "_target_": "RandAffined",
+                "keys": both,
+                "prob": 0.3,
+                "rotate_range": [0.26] * (1 if d == 2 else 3),
+                "scale_range": [0.1] * d,
+                "mode": ["bilinear", "nearest"],
+                "padding_mode": "zeros",
+            }
+        )
     return geometry + [
         {"_target_": "RandScaleIntensityd", "keys": "image", "factors": 0.1, "prob": 0.5},
         {"_target_": "RandShiftIntensityd", "keys": "image", "offsets": 0.05, "prob": 0.5},
@@ -72,9 +114,16 @@ def augmentation(r: Recipe, strong: bool = False) -> list[Config]:
 
 def network_def(r: Recipe) -> Config:
     """The segmenter: a MONAI UNet sized by the preset."""
-    return {"_target_": "UNet", "spatial_dims": r.spatial_dims, "in_channels": r.image_channels, "out_channels": "@num_classes",
-            "channels": "$@preset['segmenter_channels']", "strides": "$[2] * (len(@preset['segmenter_channels']) - 1)",
-            "num_res_units": "$@preset['segmenter_res_units']", "norm": "instance"}
+    return {
+        "_target_": "UNet",
+        "spatial_dims": r.spatial_dims,
+        "in_channels": r.image_channels,
+        "out_channels": "@num_classes",
+        "channels": "$@preset['segmenter_channels']",
+        "strides": "$[2] * (len(@preset['segmenter_channels']) - 1)",
+        "num_res_units": "$@preset['segmenter_res_units']",
+        "norm": "instance",
+    }
 
 
 def data_check(r: Recipe, data: str, **extra: str) -> str:
@@ -90,16 +139,35 @@ def presets(r: Recipe) -> dict[str, Config]:
 
 
 def _patch_sampling(num_samples: int | str) -> Config:
-    return {"_target_": "RandCropByPosNegLabeld", "keys": ["image", "label"], "label_key": "label",
-            "spatial_size": "@patch_size", "pos": 2, "neg": 1, "num_samples": num_samples}
+    return {
+        "_target_": "RandCropByPosNegLabeld",
+        "keys": ["image", "label"],
+        "label_key": "label",
+        "spatial_size": "@patch_size",
+        "pos": 2,
+        "neg": 1,
+        "num_samples": num_samples,
+    }
 
 
 def _cache(data: str, transform: str) -> Config:
-    return {"_target_": "CacheDataset", "data": data, "transform": transform, "cache_rate": 1.0, "num_workers": "@num_workers"}
+    return {
+        "_target_": "CacheDataset",
+        "data": data,
+        "transform": transform,
+        "cache_rate": 1.0,
+        "num_workers": "@num_workers",
+    }
 
 
 def _loader(dataset: str, batch_size: int | str, shuffle: bool) -> Config:
-    return {"_target_": "DataLoader", "dataset": dataset, "batch_size": batch_size, "shuffle": shuffle, "num_workers": "@num_workers"}
+    return {
+        "_target_": "DataLoader",
+        "dataset": dataset,
+        "batch_size": batch_size,
+        "shuffle": shuffle,
+        "num_workers": "@num_workers",
+    }
 
 
 def _adam(params: str, lr: float | str, **kw: Any) -> Config:
@@ -142,12 +210,22 @@ def _models(r: Recipe) -> Config:
     return {
         "network_def": network_def(r),
         "network": "$@network_def.to(@device)",
-        "generator": {"_target_": "monai_genseg.networks.MaskToImageGenerator", "spatial_dims": r.spatial_dims,
-                      "label_channels": "@num_classes", "out_channels": r.image_channels, "channels": "$@preset['generator_channels']"},
+        "generator": {
+            "_target_": "monai_genseg.networks.MaskToImageGenerator",
+            "spatial_dims": r.spatial_dims,
+            "label_channels": "@num_classes",
+            "out_channels": r.image_channels,
+            "channels": "$@preset['generator_channels']",
+        },
         "generator_net": "$@generator.to(@device)",
-        "discriminator": {"_target_": "PatchDiscriminator", "spatial_dims": r.spatial_dims, "num_layers_d": 3,
-                          "channels": "$@preset['discriminator_channels']", "in_channels": f"$@num_classes + {r.image_channels}",
-                          "norm": "INSTANCE"},
+        "discriminator": {
+            "_target_": "PatchDiscriminator",
+            "spatial_dims": r.spatial_dims,
+            "num_layers_d": 3,
+            "channels": "$@preset['discriminator_channels']",
+            "in_channels": f"$@num_classes + {r.image_channels}",
+            "norm": "INSTANCE",
+        },
         "discriminator_net": "$@discriminator.to(@device)",
         "random_states": {"_target_": "monai_genseg.handlers.RandomStates", "randomizables": ["@train#mask_augment"]},
         "loss": {"_target_": "DiceCELoss", "to_onehot_y": True, "softmax": True},
@@ -164,8 +242,17 @@ def _models(r: Recipe) -> Config:
 
 def _checkpointed() -> Config:
     """Everything a resumed run restores, by name in ``genseg_checkpoint.pt``."""
-    names = ["network", "generator_net", "discriminator_net", "optimizer", "generator_optimizer", "discriminator_optimizer",
-             "arch_optimizer", "feedback_optimizer", "random_states"]
+    names = [
+        "network",
+        "generator_net",
+        "discriminator_net",
+        "optimizer",
+        "generator_optimizer",
+        "discriminator_optimizer",
+        "arch_optimizer",
+        "feedback_optimizer",
+        "random_states",
+    ]
     keys = {"network": "model", "generator_net": "generator", "discriminator_net": "discriminator"}
     saved: Config = {keys.get(n, n): f"@{n}" for n in names}
     saved["best_metric"] = {"_target_": "monai_genseg.handlers.BestMetricState", "engine": "@validate#evaluator"}
@@ -187,49 +274,108 @@ def _train(r: Recipe) -> Config:
         "standard_augmentation": augmentation(r),
         "strong_augmentation": augmentation(r, strong=True),
         "augmentation": "$monai_genseg.bundle.choose('augmentation', @augmentation, "
-                        "{'standard': @train#standard_augmentation, 'strong': @train#strong_augmentation})",
+        "{'standard': @train#standard_augmentation, 'strong': @train#strong_augmentation})",
         "preprocessing": {"_target_": "Compose", "transforms": transforms},
         "dataset": _cache("$monai_genseg.bundle.training_cases(@split, @mode, @train_on_val)", "@train#preprocessing"),
         "dataloader": _loader("@train#dataset", batch, True),
-        # the architecture step reads the validation cases, whoever sets them (MONAI Label overrides validate#dataset#data)
+        # the architecture step reads the validation cases, whoever sets them
+        # (MONAI Label overrides validate#dataset#data)
         "arch_dataset": _cache("@validate#dataset#data", arch_transforms),
         "arch_dataloader": _loader("@train#arch_dataset", "@num_val", False),
-        "mask_augment": {"_target_": "monai_genseg.transforms.RandMaskAugment", "spatial_dims": r.spatial_dims,
-                         "flip_prob": r.flip_prob},
+        "mask_augment": {
+            "_target_": "monai_genseg.transforms.RandMaskAugment",
+            "spatial_dims": r.spatial_dims,
+            "flip_prob": r.flip_prob,
+        },
         "inferer": {"_target_": "SimpleInferer"},
         "handlers": [
-            {"_target_": "ValidationHandler", "validator": "@validate#evaluator", "epoch_level": True, "interval": "@val_interval"},
-            {"_target_": "StatsHandler", "tag_name": "train_loss",
-             "iteration_log": "$lambda engine, event: engine.state.iteration % 10 == 0",
-             "output_transform": "$monai_genseg.handlers.stage_losses"},
-            {"_target_": "TensorBoardStatsHandler", "log_dir": "@output_dir", "tag_name": "train_loss",
-             "output_transform": "$monai_genseg.handlers.stage_losses"},
-            {"_target_": "monai_genseg.handlers.GenotypeLogger", "generator": "@generator_net", **every_50,
-             "summary_writer": "$torch.utils.tensorboard.SummaryWriter(@output_dir + '/genotype')"},
-            {"_target_": "monai_genseg.handlers.SyntheticGallery", "generator": "@generator_net", "num_classes": "@num_classes",
-             "output_dir": "$@output_dir + '/gallery'", **every_50},
+            {
+                "_target_": "ValidationHandler",
+                "validator": "@validate#evaluator",
+                "epoch_level": True,
+                "interval": "@val_interval",
+            },
+            {
+                "_target_": "StatsHandler",
+                "tag_name": "train_loss",
+                "iteration_log": "$lambda engine, event: engine.state.iteration % 10 == 0",
+                "output_transform": "$monai_genseg.handlers.stage_losses",
+            },
+            {
+                "_target_": "TensorBoardStatsHandler",
+                "log_dir": "@output_dir",
+                "tag_name": "train_loss",
+                "output_transform": "$monai_genseg.handlers.stage_losses",
+            },
+            {
+                "_target_": "monai_genseg.handlers.GenotypeLogger",
+                "generator": "@generator_net",
+                **every_50,
+                "summary_writer": "$torch.utils.tensorboard.SummaryWriter(@output_dir + '/genotype')",
+            },
+            {
+                "_target_": "monai_genseg.handlers.SyntheticGallery",
+                "generator": "@generator_net",
+                "num_classes": "@num_classes",
+                "output_dir": "$@output_dir + '/gallery'",
+                **every_50,
+            },
             {"_target_": "monai_genseg.handlers.ProgressBar", "persist": False},
-            {"_target_": "monai_genseg.handlers.SyntheticPairSaver", "output_dir": "$@output_dir + '/synthetic'", "max_pairs": 2},
-            {"_target_": "monai_genseg.handlers.AtomicCheckpointSaver", "save_dir": "@ckpt_dir", "filename": "genseg_checkpoint.pt",
-             "save_dict": _checkpointed(), "engine_key": "trainer", "resume": "@resume", "overwrite": "@overwrite"},
+            {
+                "_target_": "monai_genseg.handlers.SyntheticPairSaver",
+                "output_dir": "$@output_dir + '/synthetic'",
+                "max_pairs": 2,
+            },
+            {
+                "_target_": "monai_genseg.handlers.AtomicCheckpointSaver",
+                "save_dir": "@ckpt_dir",
+                "filename": "genseg_checkpoint.pt",
+                "save_dict": _checkpointed(),
+                "engine_key": "trainer",
+                "resume": "@resume",
+                "overwrite": "@overwrite",
+            },
             # last: it runs at the start after every loader, so a resumed run (iteration > 0) skips it
-            {"_target_": "monai_genseg.handlers.GeneratorWarmup", "iterations": "$@preset['generator_warmup_iterations']"},
+            {
+                "_target_": "monai_genseg.handlers.GeneratorWarmup",
+                "iterations": "$@preset['generator_warmup_iterations']",
+            },
         ],
         "trainer": {
-            "_target_": "monai_genseg.engines.GenSegTrainer", "device": "@device", "max_epochs": "$@preset['max_epochs']",
-            "epoch_length": "$@preset['epoch_length']", "train_data_loader": "@train#dataloader", "network": "@network",
-            "optimizer": "@optimizer", "loss_function": "@loss", "inferer": "@train#inferer", "generator": "@generator_net",
-            "generator_optimizer": "@generator_optimizer", "discriminator": "@discriminator_net",
-            "discriminator_optimizer": "@discriminator_optimizer", "arch_optimizer": "@arch_optimizer",
-            "val_data_loader": "@train#arch_dataloader", "mask_augment": "@train#mask_augment", "num_classes": "@num_classes",
+            "_target_": "monai_genseg.engines.GenSegTrainer",
+            "device": "@device",
+            "max_epochs": "$@preset['max_epochs']",
+            "epoch_length": "$@preset['epoch_length']",
+            "train_data_loader": "@train#dataloader",
+            "network": "@network",
+            "optimizer": "@optimizer",
+            "loss_function": "@loss",
+            "inferer": "@train#inferer",
+            "generator": "@generator_net",
+            "generator_optimizer": "@generator_optimizer",
+            "discriminator": "@discriminator_net",
+            "discriminator_optimizer": "@discriminator_optimizer",
+            "arch_optimizer": "@arch_optimizer",
+            "val_data_loader": "@train#arch_dataloader",
+            "mask_augment": "@train#mask_augment",
+            "num_classes": "@num_classes",
             "mode": "@mode",
-            "generation": {"_target_": "monai_genseg.engines.GenerationSettings", "lambda_l1": 100.0, "lambda_syn": 1.0,
-                           "syn_rampup_iterations": "$@preset['syn_rampup_iterations']",
-                           "generator_update_interval": "@generator_update_interval"},
-            "feedback": {"_target_": "monai_genseg.engines.FeedbackSettings", "arch_update_interval": "@arch_update_interval",
-                         "hypergradient": "@hypergradient", "unroll": "@unroll"},
+            "generation": {
+                "_target_": "monai_genseg.engines.GenerationSettings",
+                "lambda_l1": 100.0,
+                "lambda_syn": 1.0,
+                "syn_rampup_iterations": "$@preset['syn_rampup_iterations']",
+                "generator_update_interval": "@generator_update_interval",
+            },
+            "feedback": {
+                "_target_": "monai_genseg.engines.FeedbackSettings",
+                "arch_update_interval": "@arch_update_interval",
+                "hypergradient": "@hypergradient",
+                "unroll": "@unroll",
+            },
             "feedback_optimizer": "$@feedback_optimizer if @feedback_lr > 0 else None",
-            "train_handlers": "@train#handlers", "amp": "@amp",
+            "train_handlers": "@train#handlers",
+            "amp": "@amp",
         },
     }
 
@@ -241,20 +387,44 @@ def _validate() -> Config:
         "dataset": _cache("$@split['val']", "@validate#preprocessing"),
         "dataloader": _loader("@validate#dataset", 1, False),
         "inferer": {"_target_": "SlidingWindowInferer", "roi_size": "@patch_size", "sw_batch_size": 4, "overlap": 0.25},
-        "postprocessing": {"_target_": "Compose", "transforms": [
-            {"_target_": "Activationsd", "keys": "pred", "softmax": True},
-            {"_target_": "AsDiscreted", "keys": ["pred", "label"], "argmax": [True, False], "to_onehot": "$[@num_classes, @num_classes]"},
-        ]},
-        "key_metric": {"val_mean_dice": {"_target_": "MeanDice", "include_background": False, "output_transform": FROM_ENGINE}},
+        "postprocessing": {
+            "_target_": "Compose",
+            "transforms": [
+                {"_target_": "Activationsd", "keys": "pred", "softmax": True},
+                {
+                    "_target_": "AsDiscreted",
+                    "keys": ["pred", "label"],
+                    "argmax": [True, False],
+                    "to_onehot": "$[@num_classes, @num_classes]",
+                },
+            ],
+        },
+        "key_metric": {
+            "val_mean_dice": {"_target_": "MeanDice", "include_background": False, "output_transform": FROM_ENGINE}
+        },
         "handlers": [
             {"_target_": "StatsHandler", "iteration_log": False},
             {"_target_": "TensorBoardStatsHandler", "log_dir": "@output_dir", "iteration_log": False},
-            {"_target_": "monai_genseg.handlers.AtomicCheckpointSaver", "save_dir": "@ckpt_dir", "filename": "model.pt",
-             "save_dict": {"model": "@network"}, "save_key_metric": True, "overwrite": "$@resume or @overwrite"},
+            {
+                "_target_": "monai_genseg.handlers.AtomicCheckpointSaver",
+                "save_dir": "@ckpt_dir",
+                "filename": "model.pt",
+                "save_dict": {"model": "@network"},
+                "save_key_metric": True,
+                "overwrite": "$@resume or @overwrite",
+            },
         ],
-        "evaluator": {"_target_": "SupervisedEvaluator", "device": "@device", "val_data_loader": "@validate#dataloader",
-                      "network": "@network", "inferer": "@validate#inferer", "postprocessing": "@validate#postprocessing",
-                      "key_val_metric": "@validate#key_metric", "val_handlers": "@validate#handlers", "amp": "@amp"},
+        "evaluator": {
+            "_target_": "SupervisedEvaluator",
+            "device": "@device",
+            "val_data_loader": "@validate#dataloader",
+            "network": "@network",
+            "inferer": "@validate#inferer",
+            "postprocessing": "@validate#postprocessing",
+            "key_val_metric": "@validate#key_metric",
+            "val_handlers": "@validate#handlers",
+            "amp": "@amp",
+        },
     }
 
 

@@ -13,7 +13,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from monai_genseg.bundle.core import DEVICE, FROM_ENGINE, IMPORTS, Config, core, data_check, load_transforms, network_def
+from monai_genseg.bundle.core import (
+    DEVICE,
+    FROM_ENGINE,
+    IMPORTS,
+    Config,
+    core,
+    data_check,
+    load_transforms,
+    network_def,
+)
 from monai_genseg.bundle.recipes import Recipe
 from monai_genseg.data.datalist import NUM_LABELED, NUM_VAL
 
@@ -71,11 +80,16 @@ class Split:
     def apply(self, bundle: Bundle) -> None:
         cfg = _insert_after(bundle.train, "bundle_root", {"dataset_dir": None})
         cfg = _insert_after(cfg, "train_on_val", {"num_labeled": self.num_labeled, "num_val": self.num_val})
-        cfg = _insert_after(cfg, "output_dir", {
-            "data_root": f"$@dataset_dir if @dataset_dir else monai_genseg.data.demo_dataset('{bundle.recipe.name}', seed=0)",
-            "datalist": "$monai_genseg.data.load_datalist(@data_root, check_files=False)",
-            "split": "$monai_genseg.data.split_cases(@datalist, @num_labeled, @num_val, @seed, source=@data_root)",
-        })
+        cfg = _insert_after(
+            cfg,
+            "output_dir",
+            {
+                "data_root": "$@dataset_dir if @dataset_dir else "
+                f"monai_genseg.data.demo_dataset('{bundle.recipe.name}', seed=0)",
+                "datalist": "$monai_genseg.data.load_datalist(@data_root, check_files=False)",
+                "split": "$monai_genseg.data.split_cases(@datalist, @num_labeled, @num_val, @seed, source=@data_root)",
+            },
+        )
         bundle.configs["train"] = cfg
 
 
@@ -91,14 +105,27 @@ class Evaluate:
             "validate#dataset#data": "$monai_genseg.bundle.cases_to_evaluate(@split, @eval_dataset_dir)",
             "validate#additional_metrics": {
                 "iou": {"_target_": "MeanIoUHandler", "include_background": False, "output_transform": FROM_ENGINE},
-                "hd95": {"_target_": "HausdorffDistance", "include_background": False, "percentile": 95, "output_transform": FROM_ENGINE},
+                "hd95": {
+                    "_target_": "HausdorffDistance",
+                    "include_background": False,
+                    "percentile": 95,
+                    "output_transform": FROM_ENGINE,
+                },
             },
             "validate#evaluator#additional_metrics": "@validate#additional_metrics",
             "validate#handlers": [
-                {"_target_": "CheckpointLoader", "load_path": "$monai_genseg.bundle.checkpoint_to_evaluate(@ckpt_dir, @eval_checkpoint)",
-                 "load_dict": {"model": "@network"}, "map_location": "@device"},
+                {
+                    "_target_": "CheckpointLoader",
+                    "load_path": "$monai_genseg.bundle.checkpoint_to_evaluate(@ckpt_dir, @eval_checkpoint)",
+                    "load_dict": {"model": "@network"},
+                    "map_location": "@device",
+                },
                 {"_target_": "StatsHandler", "iteration_log": False},
-                {"_target_": "monai_genseg.handlers.CaseMetricsWriter", "output_dir": "@output_dir", "class_names": "@class_names"},
+                {
+                    "_target_": "monai_genseg.handlers.CaseMetricsWriter",
+                    "output_dir": "@output_dir",
+                    "class_names": "@class_names",
+                },
             ],
             "initialize": [
                 data_check(bundle.recipe, "@validate#dataset#data", source="'the evaluation cases'"),
@@ -109,7 +136,13 @@ class Evaluate:
 
 
 def _inferer(roi_size: str) -> Config:
-    return {"_target_": "SlidingWindowInferer", "roi_size": roi_size, "sw_batch_size": 4, "overlap": 0.5, "mode": "gaussian"}
+    return {
+        "_target_": "SlidingWindowInferer",
+        "roi_size": roi_size,
+        "sw_batch_size": 4,
+        "overlap": 0.5,
+        "mode": "gaussian",
+    }
 
 
 @dataclass(frozen=True)
@@ -120,8 +153,17 @@ class Inference:
     def apply(self, bundle: Bundle) -> None:
         r = bundle.recipe
         ext = ".nii.gz" if r.spatial_dims == 3 else ".png"
-        save = {"_target_": "SaveImaged", "keys": "pred", "output_dir": "@output_dir", "output_postfix": "seg", "output_ext": ext,
-                "output_dtype": "$numpy.uint8", "resample": False, "separate_folder": False, "print_log": False}
+        save = {
+            "_target_": "SaveImaged",
+            "keys": "pred",
+            "output_dir": "@output_dir",
+            "output_postfix": "seg",
+            "output_ext": ext,
+            "output_dtype": "$numpy.uint8",
+            "resample": False,
+            "separate_folder": False,
+            "print_log": False,
+        }
         if r.spatial_dims == 2:
             save["scale"] = 255
         net_keys = ("pixdim",) * (r.spatial_dims == 3) + ("patch_size", "segmenter_channels", "segmenter_res_units")
@@ -137,27 +179,55 @@ class Inference:
             "output_dir": "$@bundle_root + '/eval/predictions'",
             "overwrite": False,
             "num_classes": r.num_classes,
-            "datalist": f"$monai_genseg.bundle.image_files(@dataset_dir) if @dataset_dir else monai_genseg.bundle.demo_test_images('{r.name}')",
+            "datalist": "$monai_genseg.bundle.image_files(@dataset_dir) if @dataset_dir "
+            f"else monai_genseg.bundle.demo_test_images('{r.name}')",
             "network_def": network_def(r),
             "network": "$@network_def.to(@device)",
             "preprocessing": {"_target_": "Compose", "transforms": load_transforms(r, ["image"])},
             "dataset": {"_target_": "Dataset", "data": "@datalist", "transform": "@preprocessing"},
-            "dataloader": {"_target_": "DataLoader", "dataset": "@dataset", "batch_size": 1, "shuffle": False, "num_workers": 2},
+            "dataloader": {
+                "_target_": "DataLoader",
+                "dataset": "@dataset",
+                "batch_size": 1,
+                "shuffle": False,
+                "num_workers": 2,
+            },
             "inferer": _inferer("$@preset['patch_size']"),
-            "postprocessing": {"_target_": "Compose", "transforms": [
-                {"_target_": "Activationsd", "keys": "pred", "softmax": True},
-                {"_target_": "Invertd", "keys": "pred", "transform": "@preprocessing", "orig_keys": "image", "nearest_interp": False,
-                 "to_tensor": True},
-                {"_target_": "AsDiscreted", "keys": "pred", "argmax": True},
-                save,
-            ]},
+            "postprocessing": {
+                "_target_": "Compose",
+                "transforms": [
+                    {"_target_": "Activationsd", "keys": "pred", "softmax": True},
+                    {
+                        "_target_": "Invertd",
+                        "keys": "pred",
+                        "transform": "@preprocessing",
+                        "orig_keys": "image",
+                        "nearest_interp": False,
+                        "to_tensor": True,
+                    },
+                    {"_target_": "AsDiscreted", "keys": "pred", "argmax": True},
+                    save,
+                ],
+            },
             "handlers": [
-                {"_target_": "CheckpointLoader", "load_path": "$@ckpt_dir + '/model.pt'", "load_dict": {"model": "@network"},
-                 "map_location": "@device"},
+                {
+                    "_target_": "CheckpointLoader",
+                    "load_path": "$@ckpt_dir + '/model.pt'",
+                    "load_dict": {"model": "@network"},
+                    "map_location": "@device",
+                },
                 {"_target_": "StatsHandler", "iteration_log": False},
             ],
-            "evaluator": {"_target_": "SupervisedEvaluator", "device": "@device", "val_data_loader": "@dataloader", "network": "@network",
-                          "inferer": "@inferer", "postprocessing": "@postprocessing", "val_handlers": "@handlers", "amp": True},
+            "evaluator": {
+                "_target_": "SupervisedEvaluator",
+                "device": "@device",
+                "val_data_loader": "@dataloader",
+                "network": "@network",
+                "inferer": "@inferer",
+                "postprocessing": "@postprocessing",
+                "val_handlers": "@handlers",
+                "amp": True,
+            },
             "initialize": [
                 data_check(r, "@datalist", source="'the inference inputs'"),
                 "$monai.utils.set_determinism(seed=0)",
@@ -177,19 +247,31 @@ class MultiGPU:
         bundle.configs["multi_gpu_train"] = {
             "imports": IMPORTS + ["$import torch.distributed as dist"],
             "device": "$torch.device(f'cuda:{dist.get_rank()}' if torch.cuda.is_available() else 'cpu')",
-            "train#sampler": {"_target_": "DistributedSampler", "dataset": "@train#dataset", "even_divisible": True, "shuffle": True},
+            "train#sampler": {
+                "_target_": "DistributedSampler",
+                "dataset": "@train#dataset",
+                "even_divisible": True,
+                "shuffle": True,
+            },
             "train#dataloader#sampler": "@train#sampler",
             "train#dataloader#shuffle": False,
             "train#trainer#distributed": True,
             # every rank validates its share; logging, pictures and checkpoints come from rank 0 only
             "train#trainer#train_handlers": "$monai_genseg.bundle.handlers_for_rank(@train#handlers, dist.get_rank())",
-            "validate#sampler": {"_target_": "DistributedSampler", "dataset": "@validate#dataset", "even_divisible": False, "shuffle": False},
+            "validate#sampler": {
+                "_target_": "DistributedSampler",
+                "dataset": "@validate#dataset",
+                "even_divisible": False,
+                "shuffle": False,
+            },
             "validate#dataloader#sampler": "@validate#sampler",
             "validate#evaluator#val_handlers": "$None if dist.get_rank() > 0 else @validate#handlers",
             "initialize": [
-                "$dist.is_initialized() or dist.init_process_group(backend='nccl' if torch.cuda.is_available() else 'gloo')",
+                "$dist.is_initialized() or "
+                "dist.init_process_group(backend='nccl' if torch.cuda.is_available() else 'gloo')",
                 "$torch.cuda.set_device(@device) if torch.cuda.is_available() else None",
-            ] + list(bundle.train["initialize"]),
+            ]
+            + list(bundle.train["initialize"]),
             "run": ["$@train#trainer.run()"],
             "finalize": ["$dist.is_initialized() and dist.destroy_process_group()"],
         }
@@ -208,16 +290,24 @@ class MonaiLabel:
     spelt out: MONAI Label adds its own loader only if no handler's ``_target_`` is "CheckpointLoader".
     """
 
-    note: str = "# Prepared for MONAI Label by `monai-genseg monailabel-bundle`: scale fixed, retraining overwrites models/.\n"
+    note: str = (
+        "# Prepared for MONAI Label by `monai-genseg monailabel-bundle`: scale fixed, retraining overwrites models/.\n"
+    )
 
     def apply(self, bundle: Bundle) -> None:
         bundle.train["overwrite"] = True
         handlers = bundle.train["train"]["handlers"]
         warmup = [i for i, h in enumerate(handlers) if h.get("_target_") == "monai_genseg.handlers.GeneratorWarmup"]
-        handlers.insert(warmup[0] if warmup else len(handlers),  # the warm-up runs after every loader
-            {"_target_": "monai.handlers.CheckpointLoader", "_disabled_": f"$not os.path.exists({GENSEG_CHECKPOINT})",
-             "load_path": f"${GENSEG_CHECKPOINT}", "map_location": "@device",
-             "load_dict": {"generator": "@generator_net", "discriminator": "@discriminator_net"}})
+        handlers.insert(
+            warmup[0] if warmup else len(handlers),  # the warm-up runs after every loader
+            {
+                "_target_": "monai.handlers.CheckpointLoader",
+                "_disabled_": f"$not os.path.exists({GENSEG_CHECKPOINT})",
+                "load_path": f"${GENSEG_CHECKPOINT}",
+                "map_location": "@device",
+                "load_dict": {"generator": "@generator_net", "discriminator": "@discriminator_net"},
+            },
+        )
         bundle.note = self.note
 
 
@@ -225,7 +315,9 @@ class MonaiLabel:
 class ModelZoo:
     """A copy for a model-zoo pull request: the configs say which preset the shipped weights fit."""
 
-    note: str = "# Packaged for the MONAI model zoo by `monai-genseg zoo-package`: scale fixed to the shipped weights.\n"
+    note: str = (
+        "# Packaged for the MONAI model zoo by `monai-genseg zoo-package`: scale fixed to the shipped weights.\n"
+    )
 
     def apply(self, bundle: Bundle) -> None:
         bundle.note = self.note
@@ -243,20 +335,27 @@ class Auto3DSeg:
 
     def apply(self, bundle: Bundle) -> None:
         cfg = bundle.train
-        cfg.update({
-            "bundle_root": self.bundle_root,
-            "ckpt_path": os.path.join(self.bundle_root, "models"),  # BundleAlgo.get_score reads progress.yaml here
-            "ckpt_dir": "@ckpt_path",
-            "data_list_file_path": self.datalist,
-            "data_file_base_dir": self.dataroot,
-            "fold": self.fold,
-            "split": "$monai_genseg.auto3dseg.fold_split(@data_list_file_path, @data_file_base_dir, @fold)",
-            # the architecture step's batch: the whole fold up to NUM_VAL cases, then it cycles through the fold
-            "num_val": f"$min(len(@split['val']), {NUM_VAL})",
-        })
+        cfg.update(
+            {
+                "bundle_root": self.bundle_root,
+                "ckpt_path": os.path.join(self.bundle_root, "models"),  # BundleAlgo.get_score reads progress.yaml here
+                "ckpt_dir": "@ckpt_path",
+                "data_list_file_path": self.datalist,
+                "data_file_base_dir": self.dataroot,
+                "fold": self.fold,
+                "split": "$monai_genseg.auto3dseg.fold_split(@data_list_file_path, @data_file_base_dir, @fold)",
+                # the architecture step's batch: the whole fold up to NUM_VAL cases, then it cycles through the fold
+                "num_val": f"$min(len(@split['val']), {NUM_VAL})",
+            }
+        )
         cfg["imports"].append("$import monai_genseg.auto3dseg")
-        cfg["validate"]["handlers"].append({"_target_": "monai_genseg.auto3dseg.ProgressWriter", "path": "$@ckpt_path + '/progress.yaml'",
-                                            "model_path": "$@ckpt_path + '/model.pt'"})
+        cfg["validate"]["handlers"].append(
+            {
+                "_target_": "monai_genseg.auto3dseg.ProgressWriter",
+                "path": "$@ckpt_path + '/progress.yaml'",
+                "model_path": "$@ckpt_path + '/model.pt'",
+            }
+        )
         cfg["infer"] = {
             "preprocessing": {"_target_": "Compose", "transforms": load_transforms(bundle.recipe, ["image"])},
             "inferer": _inferer("@patch_size"),

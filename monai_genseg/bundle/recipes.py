@@ -31,9 +31,22 @@ class Preset:
     batch_size: int | None = None
 
     # the order the bundles write the keys in: where a 3D volume is resampled to, then what is cut from it
-    ORDER = ("pixdim", "patch_size", "samples_per_volume", "batch_size", "segmenter_channels", "segmenter_res_units",
-             "generator_channels", "discriminator_channels", "epoch_length", "max_epochs", "generator_warmup_iterations",
-             "syn_rampup_iterations", "generator_update_interval", "arch_update_interval")
+    ORDER = (
+        "pixdim",
+        "patch_size",
+        "samples_per_volume",
+        "batch_size",
+        "segmenter_channels",
+        "segmenter_res_units",
+        "generator_channels",
+        "discriminator_channels",
+        "epoch_length",
+        "max_epochs",
+        "generator_warmup_iterations",
+        "syn_rampup_iterations",
+        "generator_update_interval",
+        "arch_update_interval",
+    )
 
     def __getitem__(self, key: str) -> Any:
         """Read a preset as the config dict it becomes: ``preset["epoch_length"]``."""
@@ -42,33 +55,94 @@ class Preset:
     def as_config(self) -> dict[str, Any]:
         """A fresh plain dict for a config (lists, not tuples), without the unset keys."""
         values = asdict(self)
-        return {k: list(values[k]) if isinstance(values[k], tuple) else values[k] for k in self.ORDER if values[k] is not None}
+        return {
+            k: list(values[k]) if isinstance(values[k], tuple) else values[k]
+            for k in self.ORDER
+            if values[k] is not None
+        }
 
 
 def preset_3d(pixdim, cpu_patch, gpu_patch, gpu_pixdim=None) -> dict[str, Preset]:
     """The ``cpu`` (a smoke-sized run) and ``gpu`` (full size) presets of a 3D recipe."""
     return {
-        "cpu": Preset(pixdim=tuple(pixdim), patch_size=tuple(cpu_patch), samples_per_volume=2, segmenter_channels=(8, 16, 32, 64),
-                      segmenter_res_units=1, generator_channels=(8, 16, 32), discriminator_channels=8, epoch_length=40, max_epochs=4,
-                      generator_warmup_iterations=100, syn_rampup_iterations=40, generator_update_interval=2, arch_update_interval=4),
-        "gpu": Preset(pixdim=tuple(gpu_pixdim or pixdim), patch_size=tuple(gpu_patch), samples_per_volume=4,
-                      segmenter_channels=(32, 64, 128, 256, 320), segmenter_res_units=2, generator_channels=(32, 64, 128, 256),
-                      discriminator_channels=64, epoch_length=250, max_epochs=80, generator_warmup_iterations=4000,
-                      syn_rampup_iterations=2000, generator_update_interval=1, arch_update_interval=2),
+        "cpu": Preset(
+            pixdim=tuple(pixdim),
+            patch_size=tuple(cpu_patch),
+            samples_per_volume=2,
+            segmenter_channels=(8, 16, 32, 64),
+            segmenter_res_units=1,
+            generator_channels=(8, 16, 32),
+            discriminator_channels=8,
+            epoch_length=40,
+            max_epochs=4,
+            generator_warmup_iterations=100,
+            syn_rampup_iterations=40,
+            generator_update_interval=2,
+            arch_update_interval=4,
+        ),
+        "gpu": Preset(
+            pixdim=tuple(gpu_pixdim or pixdim),
+            patch_size=tuple(gpu_patch),
+            samples_per_volume=4,
+            segmenter_channels=(32, 64, 128, 256, 320),
+            segmenter_res_units=2,
+            generator_channels=(32, 64, 128, 256),
+            discriminator_channels=64,
+            epoch_length=250,
+            max_epochs=80,
+            generator_warmup_iterations=4000,
+            syn_rampup_iterations=2000,
+            generator_update_interval=1,
+            arch_update_interval=2,
+        ),
     }
 
 
 PRESETS_2D = {
-    "cpu": Preset(patch_size=(64, 64), batch_size=8, segmenter_channels=(16, 32, 64, 128), segmenter_res_units=1,
-                  generator_channels=(16, 32, 64), discriminator_channels=16, epoch_length=25, max_epochs=4,
-                  generator_warmup_iterations=100, syn_rampup_iterations=25, generator_update_interval=2, arch_update_interval=4),
-    "gpu": Preset(patch_size=(256, 256), batch_size=16, segmenter_channels=(32, 64, 128, 256, 512), segmenter_res_units=2,
-                  generator_channels=(64, 128, 256, 512), discriminator_channels=64, epoch_length=100, max_epochs=50,
-                  generator_warmup_iterations=2000, syn_rampup_iterations=1000, generator_update_interval=1, arch_update_interval=2),
+    "cpu": Preset(
+        patch_size=(64, 64),
+        batch_size=8,
+        segmenter_channels=(16, 32, 64, 128),
+        segmenter_res_units=1,
+        generator_channels=(16, 32, 64),
+        discriminator_channels=16,
+        epoch_length=25,
+        max_epochs=4,
+        generator_warmup_iterations=100,
+        syn_rampup_iterations=25,
+        generator_update_interval=2,
+        arch_update_interval=4,
+    ),
+    "gpu": Preset(
+        patch_size=(256, 256),
+        batch_size=16,
+        segmenter_channels=(32, 64, 128, 256, 512),
+        segmenter_res_units=2,
+        generator_channels=(64, 128, 256, 512),
+        discriminator_channels=64,
+        epoch_length=100,
+        max_epochs=50,
+        generator_warmup_iterations=2000,
+        syn_rampup_iterations=1000,
+        generator_update_interval=1,
+        arch_update_interval=2,
+    ),
 }
-SCALE_0_255 = ({"_target_": "ScaleIntensityRanged", "keys": "image", "a_min": 0, "a_max": 255, "b_min": 0.0, "b_max": 1.0, "clip": True},)
-LAYOUT_2D = ("a folder with images/ and masks/ whose files share a stem (PNG, JPG, BMP, TIF; masks 0/255 or label indices), "
-             "or a datalist JSON")
+SCALE_0_255 = (
+    {
+        "_target_": "ScaleIntensityRanged",
+        "keys": "image",
+        "a_min": 0,
+        "a_max": 255,
+        "b_min": 0.0,
+        "b_max": 1.0,
+        "clip": True,
+    },
+)
+LAYOUT_2D = (
+    "a folder with images/ and masks/ whose files share a stem (PNG, JPG, BMP, TIF; masks 0/255 or label indices), "
+    "or a datalist JSON"
+)
 
 
 @dataclass(frozen=True, eq=False)
@@ -114,13 +188,24 @@ class Recipe:
         return self.presets[scale]
 
 
-def photo_2d(name: str, task: str, channels: int, target: str, modality: str, dataset: str, licence: str, layout_note: str = "") -> Recipe:
-    """A binary 2D task on 8-bit images: the intensity scaling, the layout and the descriptions follow from ``channels``."""
+def photo_2d(
+    name: str, task: str, channels: int, target: str, modality: str, dataset: str, licence: str, layout_note: str = ""
+) -> Recipe:
+    """A binary 2D task on 8-bit images: the intensity scaling, the layout and the descriptions follow from
+    ``channels``."""
     colour = "RGB" if channels == 3 else "grey,"
     return Recipe(
-        name=name, task=task, spatial_dims=2, image_channels=channels, class_names=(target,), modality=modality,
-        image_format="RGB" if channels == 3 else "magnitude", dataset=dataset, licence=licence,
-        layout=LAYOUT_2D + (f". {layout_note}" if layout_note else ""), intensity=SCALE_0_255,
+        name=name,
+        task=task,
+        spatial_dims=2,
+        image_channels=channels,
+        class_names=(target,),
+        modality=modality,
+        image_format="RGB" if channels == 3 else "magnitude",
+        dataset=dataset,
+        licence=licence,
+        layout=LAYOUT_2D + (f". {layout_note}" if layout_note else ""),
+        intensity=SCALE_0_255,
         intensity_text=f"{colour} scaled from 0..255 to [0, 1], resized to the preset size",
     )
 
@@ -129,47 +214,116 @@ RECIPES = {
     r.name: r
     for r in [
         Recipe(
-            name="liver3d", task="Liver and liver-tumour segmentation in CT", spatial_dims=3, image_channels=1,
-            class_names=("liver", "tumour"), modality="CT", image_format="hounsfield",
+            name="liver3d",
+            task="Liver and liver-tumour segmentation in CT",
+            spatial_dims=3,
+            image_channels=1,
+            class_names=("liver", "tumour"),
+            modality="CT",
+            image_format="hounsfield",
             dataset="Medical Segmentation Decathlon Task03_Liver (131 portal-venous CT volumes; http://medicaldecathlon.com/)",
             licence="CC-BY-SA 4.0",
             layout="MSD: dataset.json with a training list, imagesTr/, labelsTr/ (0 background, 1 liver, 2 tumour)",
-            intensity=({"_target_": "ScaleIntensityRanged", "keys": "image", "a_min": -150, "a_max": 250, "b_min": 0.0, "b_max": 1.0,
-                        "clip": True},),
+            intensity=(
+                {
+                    "_target_": "ScaleIntensityRanged",
+                    "keys": "image",
+                    "a_min": -150,
+                    "a_max": 250,
+                    "b_min": 0.0,
+                    "b_max": 1.0,
+                    "clip": True,
+                },
+            ),
             intensity_text="CT window -150..250 HU scaled to [0, 1], cropped to the body",
-            presets=preset_3d([4.0, 4.0, 5.0], [48, 48, 32], [128, 128, 64], gpu_pixdim=[1.5, 1.5, 2.0]), crop_foreground=True,
+            presets=preset_3d([4.0, 4.0, 5.0], [48, 48, 32], [128, 128, 64], gpu_pixdim=[1.5, 1.5, 2.0]),
+            crop_foreground=True,
         ),
         Recipe(
-            name="hippocampus3d", task="Anterior and posterior hippocampus segmentation in MRI", spatial_dims=3, image_channels=1,
-            class_names=("anterior", "posterior"), modality="MR", image_format="magnitude",
+            name="hippocampus3d",
+            task="Anterior and posterior hippocampus segmentation in MRI",
+            spatial_dims=3,
+            image_channels=1,
+            class_names=("anterior", "posterior"),
+            modality="MR",
+            image_format="magnitude",
             dataset="Medical Segmentation Decathlon Task04_Hippocampus (394 T1 MRI crops; http://medicaldecathlon.com/)",
             licence="CC-BY-SA 4.0",
-            layout="MSD: dataset.json with a training list, imagesTr/, labelsTr/ (0 background, 1 anterior, 2 posterior)",
-            intensity=({"_target_": "ScaleIntensityRangePercentilesd", "keys": "image", "lower": 0.5, "upper": 99.5, "b_min": 0.0,
-                        "b_max": 1.0, "clip": True},),
+            layout="MSD: dataset.json with a training list, imagesTr/, labelsTr/ "
+            "(0 background, 1 anterior, 2 posterior)",
+            intensity=(
+                {
+                    "_target_": "ScaleIntensityRangePercentilesd",
+                    "keys": "image",
+                    "lower": 0.5,
+                    "upper": 99.5,
+                    "b_min": 0.0,
+                    "b_max": 1.0,
+                    "clip": True,
+                },
+            ),
             intensity_text="per-volume 0.5-99.5 percentile range scaled to [0, 1] (MR has no absolute scale)",
             presets=preset_3d([1.0, 1.0, 1.0], [32, 32, 32], [48, 64, 48]),
         ),
-        photo_2d("skin_lesion2d", "Skin lesion segmentation in dermoscopy", 3, "lesion", "dermoscopy",
-                 "ISIC 2017 Task 1 (2000 training, 150 validation, 600 test images; https://challenge.isic-archive.com/); "
-                 "out-of-domain test: PH2",
-                 "ISIC Archive terms (CC-0 / CC-BY-NC per image)"),
-        photo_2d("breast_us2d", "Breast lesion segmentation in ultrasound", 1, "lesion", "ultrasound",
-                 "BUSI, Breast Ultrasound Images (780 images; Al-Dhabyani et al., Data in Brief 2020)", "CC0 (as published with the article)",
-                 layout_note="BUSI ships name.png with name_mask.png (and name_mask_1.png for a second lesion): "
-                 "`monai-genseg convert-busi SRC DST` merges the masks into this layout"),
-        photo_2d("polyp2d", "Polyp segmentation in colonoscopy", 3, "polyp", "colonoscopy",
-                 "Kvasir-SEG (1000 images; https://datasets.simula.no/kvasir-seg/) and CVC-ClinicDB (612 images)",
-                 "research and educational use (see each dataset's terms)"),
-        photo_2d("foot_ulcer2d", "Foot ulcer segmentation in clinical photographs", 3, "ulcer", "photograph",
-                 "FUSeg 2021 challenge (1210 images; Wang et al., Sci Rep 10:21897, 2020)", "research use; cite Wang et al. 2020"),
-        photo_2d("placenta_vessel2d", "Placental vessel segmentation in fetoscopy", 3, "vessel", "fetoscopy",
-                 "FetReg 2021 (EndoVis challenge; Bano et al. 2021); the vessel class of its segmentation masks",
-                 "research use (see the challenge terms)"),
-        photo_2d("lung_xray2d", "Lung segmentation in chest X-ray", 1, "lung", "X-ray",
-                 "JSRT (247 images), Montgomery County (138) or Shenzhen (566) chest X-ray sets",
-                 "see each dataset's terms (Montgomery and Shenzhen: public domain, NLM)",
-                 layout_note="Montgomery ships leftMask/ and rightMask/: `monai-genseg convert-montgomery SRC DST` merges them"),
+        photo_2d(
+            "skin_lesion2d",
+            "Skin lesion segmentation in dermoscopy",
+            3,
+            "lesion",
+            "dermoscopy",
+            "ISIC 2017 Task 1 (2000 training, 150 validation, 600 test images; https://challenge.isic-archive.com/); "
+            "out-of-domain test: PH2",
+            "ISIC Archive terms (CC-0 / CC-BY-NC per image)",
+        ),
+        photo_2d(
+            "breast_us2d",
+            "Breast lesion segmentation in ultrasound",
+            1,
+            "lesion",
+            "ultrasound",
+            "BUSI, Breast Ultrasound Images (780 images; Al-Dhabyani et al., Data in Brief 2020)",
+            "CC0 (as published with the article)",
+            layout_note="BUSI ships name.png with name_mask.png (and name_mask_1.png for a second lesion): "
+            "`monai-genseg convert-busi SRC DST` merges the masks into this layout",
+        ),
+        photo_2d(
+            "polyp2d",
+            "Polyp segmentation in colonoscopy",
+            3,
+            "polyp",
+            "colonoscopy",
+            "Kvasir-SEG (1000 images; https://datasets.simula.no/kvasir-seg/) and CVC-ClinicDB (612 images)",
+            "research and educational use (see each dataset's terms)",
+        ),
+        photo_2d(
+            "foot_ulcer2d",
+            "Foot ulcer segmentation in clinical photographs",
+            3,
+            "ulcer",
+            "photograph",
+            "FUSeg 2021 challenge (1210 images; Wang et al., Sci Rep 10:21897, 2020)",
+            "research use; cite Wang et al. 2020",
+        ),
+        photo_2d(
+            "placenta_vessel2d",
+            "Placental vessel segmentation in fetoscopy",
+            3,
+            "vessel",
+            "fetoscopy",
+            "FetReg 2021 (EndoVis challenge; Bano et al. 2021); the vessel class of its segmentation masks",
+            "research use (see the challenge terms)",
+        ),
+        photo_2d(
+            "lung_xray2d",
+            "Lung segmentation in chest X-ray",
+            1,
+            "lung",
+            "X-ray",
+            "JSRT (247 images), Montgomery County (138) or Shenzhen (566) chest X-ray sets",
+            "see each dataset's terms (Montgomery and Shenzhen: public domain, NLM)",
+            layout_note="Montgomery ships leftMask/ and rightMask/: "
+            "`monai-genseg convert-montgomery SRC DST` merges them",
+        ),
     ]
 }
 

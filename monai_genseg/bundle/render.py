@@ -21,8 +21,16 @@ from monai_genseg.data.datalist import NUM_LABELED, NUM_VAL
 
 # the versions the bundles were last verified with; written as constants so the generated files do
 # not change (and the staleness test does not fail) whenever a newer release is installed
-VERIFIED_WITH = {"monai": "1.6.1", "torch": "2.13.0", "numpy": "2.4.6", "nibabel": "5.4.2", "pytorch-ignite": "0.5.5", "pillow": "13.0.0"}
+VERIFIED_WITH = {
+    "monai": "1.6.1",
+    "torch": "2.13.0",
+    "numpy": "2.4.6",
+    "nibabel": "5.4.2",
+    "pytorch-ignite": "0.5.5",
+    "pillow": "13.0.0",
+}
 REGENERATE = "monai-genseg init all bundles --overwrite true"
+
 
 def metadata(r: Recipe) -> dict:
     """``configs/metadata.json``: what the model zoo's schema asks for."""
@@ -36,11 +44,15 @@ def metadata(r: Recipe) -> dict:
         "monai_version": VERIFIED_WITH["monai"],
         "pytorch_version": VERIFIED_WITH["torch"],
         "numpy_version": VERIFIED_WITH["numpy"],
-        "required_packages_version": {"monai-genseg": __version__, **{k: VERIFIED_WITH[k] for k in ("nibabel", "pytorch-ignite", "pillow")}},
+        "required_packages_version": {
+            "monai-genseg": __version__,
+            **{k: VERIFIED_WITH[k] for k in ("nibabel", "pytorch-ignite", "pillow")},
+        },
         "supported_apps": {},
         "name": f"GenSeg {r.task[0].lower()}{r.task[1:]}",
         "task": f"{r.task} from a few labelled cases",
-        "description": "A UNet segmenter trained with GenSeg: a searchable mask-to-image generator makes extra image/mask pairs from "
+        "description": "A UNet segmenter trained with GenSeg: a searchable mask-to-image generator makes extra "
+        "image/mask pairs from "
         "augmented real masks, and its architecture is updated from the segmenter's validation loss.",
         "authors": "monai-genseg contributors",
         "copyright": "Copyright (c) monai-genseg contributors",
@@ -52,15 +64,35 @@ def metadata(r: Recipe) -> dict:
         "eval_metrics": {},
         "intended_use": "Research only; not for clinical diagnosis",
         "references": [
-            "Zhang L, et al. Generative AI enables medical image segmentation in ultra low-data regimes. Nature Communications (2025).",
+            "Zhang L, et al. Generative AI enables medical image segmentation in ultra low-data regimes. "
+            "Nature Communications (2025).",
             "Isola P, et al. Image-to-Image Translation with Conditional Adversarial Networks. CVPR (2017).",
             "Liu H, et al. DARTS: Differentiable Architecture Search. ICLR (2019).",
         ],
         "network_data_format": {
-            "inputs": {"image": {"type": "image", "format": r.image_format, "modality": r.modality, "num_channels": r.image_channels,
-                                 **io, "value_range": [0, 1], "channel_def": {str(i): c for i, c in enumerate(["R", "G", "B"] if r.image_channels == 3 else ["image"])}}},
-            "outputs": {"pred": {"type": "image", "format": "segmentation", "num_channels": r.num_classes, **io, "value_range": [],
-                                 "channel_def": {str(i): n for i, n in enumerate(("background", *r.class_names))}}},
+            "inputs": {
+                "image": {
+                    "type": "image",
+                    "format": r.image_format,
+                    "modality": r.modality,
+                    "num_channels": r.image_channels,
+                    **io,
+                    "value_range": [0, 1],
+                    "channel_def": {
+                        str(i): c for i, c in enumerate(["R", "G", "B"] if r.image_channels == 3 else ["image"])
+                    },
+                }
+            },
+            "outputs": {
+                "pred": {
+                    "type": "image",
+                    "format": "segmentation",
+                    "num_channels": r.num_classes,
+                    **io,
+                    "value_range": [],
+                    "channel_def": {str(i): n for i, n in enumerate(("background", *r.class_names))},
+                }
+            },
         },
     }
 
@@ -70,6 +102,11 @@ def bundle_readme(r: Recipe) -> str:
     cfg = f"bundles/{r.name}/configs"
     cpu, gpu = r.presets["cpu"], r.presets["gpu"]
     sizes = "x".join(map(str, cpu["patch_size"])), "x".join(map(str, gpu["patch_size"]))
+    if r.spatial_dims == 3:
+        spacing = " mm (cpu) / ".join("x".join(map(str, p["pixdim"])) for p in (cpu, gpu))
+        resampled = f"resampled to {spacing} mm (gpu); patches"
+    else:
+        resampled = "images resized to"
     return f"""# {r.name}: GenSeg for {r.task[0].lower()}{r.task[1:]}
 
 A {r.spatial_dims}D UNet segmenter trained with GenSeg from a few labelled {r.modality} {"volumes" if r.spatial_dims == 3 else "images"}.
@@ -111,7 +148,7 @@ layout, e.g. another dataset of the same task), writing per-case Dice, IoU and H
 
 ## Preprocessing
 
-{r.intensity_text}; {"resampled to " + "x".join(map(str, cpu["pixdim"])) + " mm (cpu) / " + "x".join(map(str, gpu["pixdim"])) + " mm (gpu); patches" if r.spatial_dims == 3 else "images resized to"}
+{r.intensity_text}; {resampled}
 {sizes[0]} (cpu) or {sizes[1]} (gpu). Training augmentation shared by all modes: flips, small
 affine, intensity scale/shift, noise (`--augmentation standard`), or the generator's mask geometry
 applied to image and label together (`--augmentation strong`). Validation and inference: sliding window; predictions are
@@ -120,7 +157,8 @@ written in the input's geometry ({"NIfTI" if r.spatial_dims == 3 else "PNG masks
 ## Disclaimer
 
 Research software; not for clinical use.
-"""
+"""  # noqa: E501 (command lines a reader copies whole)
+
 
 class _Dumper(yaml.SafeDumper):
     """Block style for mappings, one-line lists of scalars (``keys: [image, label]``), no YAML anchors."""
@@ -137,13 +175,15 @@ def _represent_list(dumper: yaml.SafeDumper, data: list):
 _Dumper.add_representer(list, _represent_list)
 
 
-HEADER = ("# Generated from the '{name}' recipe by `monai-genseg init {name}`. In the repository, edit\n"
-          f"# monai_genseg/bundle/ and run `{REGENERATE}`, not this file.\n")
+HEADER = (
+    "# Generated from the '{name}' recipe by `monai-genseg init {name}`. In the repository, edit\n"
+    f"# monai_genseg/bundle/ and run `{REGENERATE}`, not this file.\n"
+)
 WHAT = {
     "train": "train: python -m monai.bundle run --config_file {cfg}/train.yaml [--dataset_dir DIR] [--scale gpu]",
     "evaluate": "evaluate (overlay): --config_file \"['{cfg}/train.yaml','{cfg}/evaluate.yaml']\"",
     "multi_gpu_train": "multi-GPU: torchrun --nproc_per_node N -m monai.bundle run --config_file "
-                       "\"['{cfg}/train.yaml','{cfg}/multi_gpu_train.yaml']\"",
+    "\"['{cfg}/train.yaml','{cfg}/multi_gpu_train.yaml']\"",
     "inference": "inference: python -m monai.bundle run --config_file {cfg}/inference.yaml --dataset_dir IMAGES",
 }
 
@@ -161,15 +201,17 @@ def render(bundle: Bundle) -> dict[str, str]:
     for name, config in bundle.configs.items():
         what = WHAT.get(name, name).format(cfg=cfg)
         files[f"configs/{name}.yaml"] = HEADER.format(name=r.name) + bundle.note + f"# {what}\n" + to_yaml(config)
-    files.update({
-        "configs/metadata.json": json.dumps(metadata(r), indent=4) + "\n",
-        "configs/logging.conf": LOGGING_CONF,
-        "docs/README.md": bundle_readme(r),
-        # the model zoo asks for the data's licence conditions in docs/data_license.txt
-        "docs/data_license.txt": f"Data: {r.dataset}\nLicence: {r.licence}\n"
-        "The weights of this bundle were trained on that data; its terms apply to their use.\n",
-        "LICENSE": project_license(),
-    })
+    files.update(
+        {
+            "configs/metadata.json": json.dumps(metadata(r), indent=4) + "\n",
+            "configs/logging.conf": LOGGING_CONF,
+            "docs/README.md": bundle_readme(r),
+            # the model zoo asks for the data's licence conditions in docs/data_license.txt
+            "docs/data_license.txt": f"Data: {r.dataset}\nLicence: {r.licence}\n"
+            "The weights of this bundle were trained on that data; its terms apply to their use.\n",
+            "LICENSE": project_license(),
+        }
+    )
     return files
 
 
@@ -217,10 +259,11 @@ def write(bundle: Bundle, dest: str | os.PathLike, overwrite: bool = False) -> P
     target = Path(dest).expanduser() / bundle.recipe.name
     files = render(bundle)
     if not overwrite and any((target / rel).exists() for rel in files):
-        raise FileExistsError(f"{target} exists; pass overwrite=True (--overwrite true) to rewrite its configs and docs "
-                              "(models/ and eval/ are kept).")
+        raise FileExistsError(
+            f"{target} exists; pass overwrite=True (--overwrite true) to rewrite its configs and docs "
+            "(models/ and eval/ are kept)."
+        )
     for rel, text in files.items():
         atomic_write_text(target / rel, text)
     (target / "models").mkdir(exist_ok=True)
     return target
-

@@ -52,7 +52,8 @@ def image_files(folder: str | os.PathLike) -> list[dict[str, str]]:
 
 
 def cases_to_evaluate(split: dict[str, list], eval_dataset_dir: str | None = None) -> list[dict]:
-    """Labelled cases for ``evaluate.yaml``: all of ``eval_dataset_dir`` if given, else the split's held-out test cases."""
+    """Labelled cases for ``evaluate.yaml``: all of ``eval_dataset_dir`` if given, else the split's held-out
+    test cases."""
     from monai_genseg.data import load_datalist
 
     if eval_dataset_dir:
@@ -79,14 +80,18 @@ def training_cases(split: dict[str, list], mode: str, train_on_val: bool = False
     back, while the generator's modes read them in the feedback loop (end2end) and for model selection.
     """
     if train_on_val and mode != "baseline":
-        raise ValueError(f"--train_on_val true is for --mode baseline only; mode '{mode}' keeps the validation cases apart.")
+        raise ValueError(
+            f"--train_on_val true is for --mode baseline only; mode '{mode}' keeps the validation cases apart."
+        )
     return split["train"] + (split["val"] if train_on_val else [])
 
 
 def checkpoint_to_evaluate(ckpt_dir: str, which: str) -> str:
     """``best``: ``model.pt`` (best validation Dice); ``final``: the segmenter in ``genseg_checkpoint.pt`` at the
     end of training, which does not depend on a few validation cases."""
-    return os.path.join(ckpt_dir, choose("eval_checkpoint", which, {"best": "model.pt", "final": "genseg_checkpoint.pt"}))
+    return os.path.join(
+        ckpt_dir, choose("eval_checkpoint", which, {"best": "model.pt", "final": "genseg_checkpoint.pt"})
+    )
 
 
 def demo_test_images(task: str, seed: int = 0) -> list[dict[str, str]]:
@@ -98,7 +103,9 @@ def demo_test_images(task: str, seed: int = 0) -> list[dict[str, str]]:
     return [{"image": case["image"]} for case in split["test"]]
 
 
-def check_prediction_targets(datalist: list[dict], output_dir: str, postfix: str, ext: str, overwrite: bool = False) -> None:
+def check_prediction_targets(
+    datalist: list[dict], output_dir: str, postfix: str, ext: str, overwrite: bool = False
+) -> None:
     """Before inference starts: refuse to write over an input, over an earlier prediction (unless
     ``overwrite``), or twice to one file (two inputs with the same name). Lists every clash at once."""
     problems, seen = [], {}
@@ -110,7 +117,9 @@ def check_prediction_targets(datalist: list[dict], output_dir: str, postfix: str
         elif target in seen:
             problems.append(f"{item['image']}: its prediction {target} would overwrite that of {seen[target]}")
         elif os.path.exists(target) and not overwrite:
-            problems.append(f"{item['image']}: prediction {target} exists already (pass --overwrite true to replace it)")
+            problems.append(
+                f"{item['image']}: prediction {target} exists already (pass --overwrite true to replace it)"
+            )
         seen[target] = item["image"]
     if problems:
         raise FileExistsError("refusing to overwrite files:\n" + "\n".join(problems))

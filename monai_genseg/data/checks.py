@@ -49,7 +49,13 @@ def read_volume(path: str) -> _Volume:
     data = np.moveaxis(data, -1, 0) if img.GetNumberOfComponentsPerPixel() > 1 else data[None]
     affine = sitk_affine(img)
     if affine.shape[0] == 3:  # 2D: embed in 4x4 so every affine compares alike
-        affine = np.block([[affine[:2, :2], np.zeros((2, 1)), affine[:2, 2:]], [np.zeros((1, 2)), np.ones((1, 1)), np.zeros((1, 1))], [np.zeros((1, 3)), np.ones((1, 1))]])
+        affine = np.block(
+            [
+                [affine[:2, :2], np.zeros((2, 1)), affine[:2, 2:]],
+                [np.zeros((1, 2)), np.ones((1, 1)), np.zeros((1, 1))],
+                [np.zeros((1, 3)), np.ones((1, 1))],
+            ]
+        )
     return _Volume(data, affine)
 
 
@@ -73,27 +79,42 @@ def check_case(case: dict, spatial_dims: int, num_classes: int, image_channels: 
     image, label = vols.get("image"), vols.get("label")
     for key, vol in vols.items():
         ndim = vol.array.ndim - 1
-        if ndim != spatial_dims and not (ndim > spatial_dims and all(s == 1 for s in vol.array.shape[spatial_dims + 1 :])):
+        if ndim != spatial_dims and not (
+            ndim > spatial_dims and all(s == 1 for s in vol.array.shape[spatial_dims + 1 :])
+        ):
             kind = f"{ndim}D" if ndim in (2, 3) else f"{ndim}-dimensional"
-            report.errors.append(f"{case[key]}: {key} is {kind} {tuple(vol.array.shape[1:])} but this bundle is {spatial_dims}D")
+            report.errors.append(
+                f"{case[key]}: {key} is {kind} {tuple(vol.array.shape[1:])} but this bundle is {spatial_dims}D"
+            )
             vols[key] = None  # type: ignore[assignment]
     image, label = vols.get("image"), vols.get("label")
     photo = spatial_dims == 2  # 2D photographs: grey, RGB or RGBA images, and 0/255 masks, are converted on loading
     if image is not None:
         channels = image.array.shape[0]
         if channels != image_channels and not (photo and channels in (1, 3, 4)):
-            report.errors.append(f"{case['image']}: image has {channels} channels, this bundle expects {image_channels}")
+            report.errors.append(
+                f"{case['image']}: image has {channels} channels, this bundle expects {image_channels}"
+            )
         if np.issubdtype(image.array.dtype, np.floating) and not np.isfinite(image.array).all():
-            report.errors.append(f"{case['image']}: image has {int((~np.isfinite(image.array)).sum())} NaN or Inf voxels")
+            report.errors.append(
+                f"{case['image']}: image has {int((~np.isfinite(image.array)).sum())} NaN or Inf voxels"
+            )
     if label is not None:
         _check_label(case["label"], label.array[:1] if photo else label.array, num_classes, photo, report)
     if image is not None and label is not None and image.array.ndim == label.array.ndim:
         if image.array.shape[1:] != label.array.shape[1:]:
-            report.errors.append(f"{case['image']}: image shape {image.array.shape[1:]} differs from label shape {label.array.shape[1:]} ({case['label']})")
-        elif not np.allclose(image.affine, label.affine, atol=1e-3, rtol=1e-4):
-            spacing = lambda a: tuple(round(float(v), 4) for v in np.linalg.norm(a[:spatial_dims, :spatial_dims], axis=0))  # noqa: E731
             report.errors.append(
-                f"{case['image']}: image and label geometry differ (spacing {spacing(image.affine)} vs {spacing(label.affine)}, "
+                f"{case['image']}: image shape {image.array.shape[1:]} differs from label shape "
+                f"{label.array.shape[1:]} ({case['label']})"
+            )
+        elif not np.allclose(image.affine, label.affine, atol=1e-3, rtol=1e-4):
+
+            def spacing(a: np.ndarray) -> tuple[float, ...]:
+                return tuple(round(float(v), 4) for v in np.linalg.norm(a[:spatial_dims, :spatial_dims], axis=0))
+
+            report.errors.append(
+                f"{case['image']}: image and label geometry differ "
+                f"(spacing {spacing(image.affine)} vs {spacing(label.affine)}, "
                 f"origin {np.round(image.affine[:3, 3], 3).tolist()} vs {np.round(label.affine[:3, 3], 3).tolist()})"
             )
     return report
@@ -135,7 +156,9 @@ def check_dataset(
     """
     report = CheckReport()
     if num_required and len(datalist) < num_required:
-        report.errors.append(f"{source}: needs {num_required} labelled cases (num_labeled + num_val), found {len(datalist)}")
+        report.errors.append(
+            f"{source}: needs {num_required} labelled cases (num_labeled + num_val), found {len(datalist)}"
+        )
     used = [datalist[i] for i in seeded_order(len(datalist), seed)[: num_required or None]]
     with ThreadPoolExecutor(max_workers=num_threads) as pool:
         for r in pool.map(lambda c: check_case(c, spatial_dims, num_classes, image_channels), used):
@@ -145,13 +168,16 @@ def check_dataset(
 
 
 def require_valid_dataset(datalist: Sequence[dict], **kwargs) -> CheckReport:
-    """:func:`check_dataset`, logging warnings (empty masks with a count) and raising one error listing every problem."""
+    """:func:`check_dataset`, logging warnings (empty masks with a count) and raising one error listing every
+    problem."""
     report = check_dataset(datalist, **kwargs)
     empty = [w for w in report.warnings if "label is empty" in w]
     if empty:
         logger.warning(f"{len(empty)} of the checked cases have empty labels:\n" + "\n".join(empty))
     if report.errors:
-        raise DataCheckError(f"{len(report.errors)} problem(s) in {kwargs.get('source', 'the dataset')}:\n" + "\n".join(report.errors))
+        raise DataCheckError(
+            f"{len(report.errors)} problem(s) in {kwargs.get('source', 'the dataset')}:\n" + "\n".join(report.errors)
+        )
     return report
 
 

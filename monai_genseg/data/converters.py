@@ -21,7 +21,9 @@ def _union(mask_files: list[Path]) -> np.ndarray:
 def _write_pair(dst: Path, stem: str, image_file: Path, mask: np.ndarray) -> None:
     image = Image.open(image_file)
     if image.size != (mask.shape[1], mask.shape[0]):
-        raise ValueError(f"{image_file}: image size {image.size} differs from its mask's {(mask.shape[1], mask.shape[0])}")
+        raise ValueError(
+            f"{image_file}: image size {image.size} differs from its mask's {(mask.shape[1], mask.shape[0])}"
+        )
     for sub in ("images", "masks"):
         (dst / sub).mkdir(parents=True, exist_ok=True)
     for path in (dst / "images" / f"{stem}.png", dst / "masks" / f"{stem}.png"):

@@ -17,7 +17,9 @@ import numpy as np
 NUM_LABELED, NUM_VAL = 32, 8
 
 
-def load_msd_datalist(dataset_dir: str | os.PathLike, section: str = "training", check_files: bool = True) -> list[dict[str, str]]:
+def load_msd_datalist(
+    dataset_dir: str | os.PathLike, section: str = "training", check_files: bool = True
+) -> list[dict[str, str]]:
     """The ``section`` list of an MSD ``dataset.json``, with paths made absolute.
 
     With ``check_files``, raises ``FileNotFoundError`` naming every missing file at once (training
@@ -26,7 +28,9 @@ def load_msd_datalist(dataset_dir: str | os.PathLike, section: str = "training",
     root = Path(dataset_dir).expanduser()
     meta_file = root / "dataset.json"
     if not meta_file.is_file():
-        raise FileNotFoundError(f"{meta_file}: no dataset.json; expected the MSD layout (dataset.json, imagesTr/, labelsTr/).")
+        raise FileNotFoundError(
+            f"{meta_file}: no dataset.json; expected the MSD layout (dataset.json, imagesTr/, labelsTr/)."
+        )
     try:
         meta = json.loads(meta_file.read_bytes().decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
@@ -37,7 +41,11 @@ def load_msd_datalist(dataset_dir: str | os.PathLike, section: str = "training",
 
 
 def split_cases(
-    datalist: list[dict], num_labeled: int = NUM_LABELED, num_val: int = NUM_VAL, seed: int = 0, source: str = "the dataset"
+    datalist: list[dict],
+    num_labeled: int = NUM_LABELED,
+    num_val: int = NUM_VAL,
+    seed: int = 0,
+    source: str = "the dataset",
 ) -> dict[str, list[dict]]:
     """Seeded split into ``train`` (num_labeled), ``val`` (num_val) and ``test`` (the rest).
 
@@ -79,8 +87,16 @@ def load_folder_datalist(folder: str | os.PathLike, check_files: bool = True) ->
     Images without a mask (and masks without an image) are an error naming them, not silently dropped.
     """
     root = Path(folder).expanduser()
-    images = {file_stem(p): str(p.resolve()) for p in sorted((root / "images").iterdir()) if p.name.lower().endswith(IMAGE_SUFFIXES)}
-    masks = {file_stem(p): str(p.resolve()) for p in sorted((root / "masks").iterdir()) if p.name.lower().endswith(IMAGE_SUFFIXES)}
+    images = {
+        file_stem(p): str(p.resolve())
+        for p in sorted((root / "images").iterdir())
+        if p.name.lower().endswith(IMAGE_SUFFIXES)
+    }
+    masks = {
+        file_stem(p): str(p.resolve())
+        for p in sorted((root / "masks").iterdir())
+        if p.name.lower().endswith(IMAGE_SUFFIXES)
+    }
     unpaired = [f"{root / 'images'}: {images[s]} has no mask" for s in sorted(set(images) - set(masks))]
     unpaired += [f"{root / 'masks'}: {masks[s]} has no image" for s in sorted(set(masks) - set(images))]
     if unpaired and check_files:
@@ -121,7 +137,7 @@ def _resolve_entries(entries: list, root: Path, source: Path, check_files: bool)
     items, missing = [], []
     for i, entry in enumerate(entries):
         if not isinstance(entry, dict) or not all(isinstance(entry.get(k), str) for k in ("image", "label")):
-            raise ValueError(f"{source}: entry {i} is not {{\"image\": path, \"label\": path}}: {entry!r:.80}")
+            raise ValueError(f'{source}: entry {i} is not {{"image": path, "label": path}}: {entry!r:.80}')
         item = {k: str((root / entry[k]).resolve()) for k in ("image", "label")}
         missing += [f"{source}: {k} file {p} does not exist" for k, p in item.items() if not os.path.exists(p)]
         items.append(item)

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
-
 from functools import partial
+from pathlib import Path
 
 from monai_genseg.data import demo_2d, demo_hippocampus, demo_liver
 

@@ -82,7 +82,11 @@ def foot_ulcer(rng):
     skin = _rgb((200, 150, 120), 0.85 + 0.1 * smooth_noise(rng, SIZE, 4))
     mask = blob(rng, SIZE, rng.uniform(0.3, 0.7, 2) * SIZE, rng.uniform(0.08, 0.2) * SIZE[0], wobble=0.35)
     slough = smooth_noise(rng, SIZE, 10) > 0.8
-    wound = np.where(slough[..., None], _rgb((210, 190, 110), np.ones(SIZE)), _rgb((170, 40, 45), 0.8 + 0.2 * smooth_noise(rng, SIZE, 14)))
+    wound = np.where(
+        slough[..., None],
+        _rgb((210, 190, 110), np.ones(SIZE)),
+        _rgb((170, 40, 45), 0.8 + 0.2 * smooth_noise(rng, SIZE, 14)),
+    )
     skin[mask] = wound[mask]
     return skin + rng.normal(0, 4, skin.shape), mask
 
@@ -110,7 +114,9 @@ def chest_xray(rng):
     mask = np.zeros(SIZE, bool)
     for side in (-1, 1):
         centre = (h * rng.uniform(0.45, 0.55), w / 2 + side * w * rng.uniform(0.18, 0.22))
-        lung = ((yy - centre[0]) / (rng.uniform(0.28, 0.34) * h)) ** 2 + ((xx - centre[1]) / (rng.uniform(0.12, 0.15) * w)) ** 2 < 1
+        lung = ((yy - centre[0]) / (rng.uniform(0.28, 0.34) * h)) ** 2 + (
+            (xx - centre[1]) / (rng.uniform(0.12, 0.15) * w)
+        ) ** 2 < 1
         mask |= lung
     image[mask] = 70 + 12 * smooth_noise(rng, SIZE, 10)[mask]
     image += 60 * (np.abs(xx - w / 2) < 0.05 * w) * body  # spine
@@ -130,7 +136,8 @@ GENERATORS: dict[str, Callable] = {
 
 
 def write_2d_demo(root: str | os.PathLike, task: str, num_cases: int = 48, seed: int = 0) -> Path:
-    """Write ``num_cases`` pairs of ``task`` to ``root/images`` and ``root/masks`` (PNG), atomically; never overwrites."""
+    """Write ``num_cases`` pairs of ``task`` to ``root/images`` and ``root/masks`` (PNG), atomically; never
+    overwrites."""
     root = Path(root)
     if root.exists():
         raise FileExistsError(f"{root} already exists; the demo writer does not overwrite folders.")

@@ -32,8 +32,14 @@ def hippocampus_phantom(rng: np.random.Generator, shape=SHAPE) -> tuple[np.ndarr
 def write_hippocampus_demo(root: str | os.PathLike, num_cases: int = 48, seed: int = 0) -> Path:
     """Write ``num_cases`` phantoms at 1 mm as an MSD dataset; atomic, never overwrites."""
     rng = np.random.default_rng(seed)
-    return write_msd_demo(root, [hippocampus_phantom(rng) for _ in range(num_cases)], (1.0, 1.0, 1.0),
-                          name="GenSegHippocampusPhantoms", modality="MRI", labels=["background", "anterior", "posterior"])
+    return write_msd_demo(
+        root,
+        [hippocampus_phantom(rng) for _ in range(num_cases)],
+        (1.0, 1.0, 1.0),
+        name="GenSegHippocampusPhantoms",
+        modality="MRI",
+        labels=["background", "anterior", "posterior"],
+    )
 
 
 __all__ = ["hippocampus_phantom", "write_hippocampus_demo"]

@@ -111,8 +111,13 @@ def write_msd_demo(root: str | os.PathLike, cases, spacing, name: str, modality:
     return root
 
 
-def write_liver_demo(root: str | os.PathLike, num_cases: int = 48, seed: int = 0, shape=DEFAULT_SHAPE, spacing=DEFAULT_SPACING) -> Path:
-    """Write ``num_cases`` liver phantoms as an MSD dataset (``dataset.json``, ``imagesTr``, ``labelsTr``); atomic, never overwrites."""
+def write_liver_demo(
+    root: str | os.PathLike, num_cases: int = 48, seed: int = 0, shape=DEFAULT_SHAPE, spacing=DEFAULT_SPACING
+) -> Path:
+    """Write ``num_cases`` liver phantoms as an MSD dataset (``dataset.json``, ``imagesTr``, ``labelsTr``);
+    atomic, never overwrites."""
     rng = np.random.default_rng(seed)
     cases = (liver_phantom(rng, tuple(shape), tuple(spacing)) for _ in range(num_cases))
-    return write_msd_demo(root, cases, spacing, name="GenSegLiverPhantoms", modality="CT", labels=["background", "liver", "tumour"])
+    return write_msd_demo(
+        root, cases, spacing, name="GenSegLiverPhantoms", modality="CT", labels=["background", "liver", "tumour"]
+    )

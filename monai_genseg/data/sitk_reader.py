@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-
 from typing import TYPE_CHECKING
 
 import numpy as np

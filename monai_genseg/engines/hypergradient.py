@@ -33,7 +33,10 @@ def sgd_update(lr: float) -> UpdateFn:
 def check_unrollable(optimizer: Optimizer) -> None:
     """Refuse an optimizer whose step :func:`adam_update` cannot mirror."""
     if type(optimizer) not in (torch.optim.Adam, torch.optim.AdamW):
-        raise ValueError(f"an optimizer-consistent unroll supports torch.optim.Adam and AdamW, got {type(optimizer).__name__}; use unroll='sgd'.")
+        raise ValueError(
+            "an optimizer-consistent unroll supports torch.optim.Adam and AdamW, "
+            f"got {type(optimizer).__name__}; use unroll='sgd'."
+        )
 
 
 def adam_update(optimizer: Optimizer, named_params: Mapping[str, torch.Tensor], lr: float | None = None) -> UpdateFn:
@@ -118,7 +121,9 @@ def unrolled_hypergradient(
     step = update(g)
     unrolled = {n: (params[n].detach() - step[n]).detach().requires_grad_(True) for n in names}
     loss = val_loss(unrolled)
-    v = _zeros_for_unused(torch.autograd.grad(loss, [unrolled[n] for n in names], allow_unused=True), [unrolled[n] for n in names])
+    v = _zeros_for_unused(
+        torch.autograd.grad(loss, [unrolled[n] for n in names], allow_unused=True), [unrolled[n] for n in names]
+    )
     # u = U'(g)^T v: how a change of the gradient moves theta' along v (lr * v for SGD)
     u = torch.autograd.grad([step[n] for n in names], [g[n] for n in names], grad_outputs=v, allow_unused=True)
     u = _zeros_for_unused(u, [g[n] for n in names])

@@ -17,7 +17,8 @@ from monai_genseg.atomic import atomic_write
 
 
 def atomic_torch_save(obj, path: str | os.PathLike) -> None:
-    """``torch.save`` through :func:`~monai_genseg.atomic.atomic_write`: the old file or the new one, never a partial one."""
+    """``torch.save`` through :func:`~monai_genseg.atomic.atomic_write`: the old file or the new one, never a
+    partial one."""
     atomic_write(path, lambda f: torch.save(obj, f))
 
 
@@ -62,7 +63,10 @@ class BestMetricState:
         self.engine = engine
 
     def state_dict(self) -> dict:
-        return {"best_metric": float(self.engine.state.best_metric), "best_metric_epoch": int(self.engine.state.best_metric_epoch)}
+        return {
+            "best_metric": float(self.engine.state.best_metric),
+            "best_metric_epoch": int(self.engine.state.best_metric_epoch),
+        }
 
     def load_state_dict(self, state: Mapping) -> None:
         self.engine.state.best_metric = state["best_metric"]
@@ -70,7 +74,12 @@ class BestMetricState:
 
 
 def _numpy_state(state: tuple) -> dict:
-    return {"keys": torch.from_numpy(state[1].astype(np.int64)), "pos": int(state[2]), "has_gauss": int(state[3]), "gauss": float(state[4])}
+    return {
+        "keys": torch.from_numpy(state[1].astype(np.int64)),
+        "pos": int(state[2]),
+        "has_gauss": int(state[3]),
+        "gauss": float(state[4]),
+    }
 
 
 def _numpy_tuple(state: Mapping) -> tuple:

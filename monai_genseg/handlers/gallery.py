@@ -36,7 +36,9 @@ class SyntheticGallery:
         max_rows: batch items per picture.
     """
 
-    def __init__(self, generator, num_classes: int, output_dir: str | os.PathLike, interval: int = 50, max_rows: int = 4) -> None:
+    def __init__(
+        self, generator, num_classes: int, output_dir: str | os.PathLike, interval: int = 50, max_rows: int = 4
+    ) -> None:
         self.generator = generator
         self.num_classes = num_classes
         self.output_dir = Path(output_dir)
@@ -52,8 +54,10 @@ class SyntheticGallery:
         image, label = torch.stack([i["image"] for i in items]), torch.stack([i["label"] for i in items])
         with torch.no_grad():
             fake = self.generator(one_hot_mask(label, self.num_classes).to(image.device))
-        rows = [np.concatenate([_middle(m / (self.num_classes - 1)), _middle(f), _middle(r)], axis=1)
-                for m, f, r in zip(label, fake, image)]
+        rows = [
+            np.concatenate([_middle(m / (self.num_classes - 1)), _middle(f), _middle(r)], axis=1)
+            for m, f, r in zip(label, fake, image)
+        ]
         picture = (np.clip(np.concatenate(rows, axis=0), 0, 1) * 255).astype(np.uint8)
         self.output_dir.mkdir(parents=True, exist_ok=True)
         path = self.output_dir / f"gallery_iter{engine.state.iteration:06d}.png"

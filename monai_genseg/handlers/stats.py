@@ -6,8 +6,17 @@ from typing import Any
 
 from monai.transforms import Decollated
 
-LOSS_KEYS = ("loss", "loss_real", "loss_synthetic", "loss_generator", "loss_generator_l1", "loss_discriminator", "loss_val",
-             "hypergradient_norm", "feedback_share")
+LOSS_KEYS = (
+    "loss",
+    "loss_real",
+    "loss_synthetic",
+    "loss_generator",
+    "loss_generator_l1",
+    "loss_discriminator",
+    "loss_val",
+    "hypergradient_norm",
+    "feedback_share",
+)
 
 
 def output_items(output: dict | list[dict]) -> list[dict[str, Any]]:

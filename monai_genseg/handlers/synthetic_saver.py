@@ -44,7 +44,9 @@ class SyntheticPairSaver:
         it = engine.state.iteration
         for k, item in enumerate(items):
             affine = getattr(item.get("image"), "affine", None)  # the real item's geometry
-            write_pair_item(item["synthetic_image"], item["synthetic_label"], self.output_dir / f"iter{it:06d}_pair{k}", affine)
+            write_pair_item(
+                item["synthetic_image"], item["synthetic_label"], self.output_dir / f"iter{it:06d}_pair{k}", affine
+            )
         self.logger.info(f"saved {len(items)} synthetic pairs to {self.output_dir}")
 
 
@@ -71,5 +73,9 @@ def _write(array: torch.Tensor, stem: str, affine, is_mask: bool, num_classes: i
         sitk.WriteImage(sitk.GetImageFromArray(pixels.T), f"{stem}.png")
         return
     pixels = (np.clip(data, 0, 1) * 255).round().astype(np.uint8)
-    img = sitk.GetImageFromArray(np.moveaxis(pixels, 0, -1).transpose(1, 0, 2), isVector=True) if pixels.shape[0] == 3 else sitk.GetImageFromArray(pixels[0].T)
+    img = (
+        sitk.GetImageFromArray(np.moveaxis(pixels, 0, -1).transpose(1, 0, 2), isVector=True)
+        if pixels.shape[0] == 3
+        else sitk.GetImageFromArray(pixels[0].T)
+    )
     sitk.WriteImage(img, f"{stem}.png")

@@ -1,5 +1,11 @@
 from .channels import MaskToLabels, MaskToLabelsd, MatchChannels, MatchChannelsd
-from .mask_augment import RandMaskAugment, RandMaskAugmentd, RandPairedAugment, RandPairedAugmentd, anatomy_safe_flip_prob
+from .mask_augment import (
+    RandMaskAugment,
+    RandMaskAugmentd,
+    RandPairedAugment,
+    RandPairedAugmentd,
+    anatomy_safe_flip_prob,
+)
 
 __all__ = [
     "MaskToLabels",

@@ -45,7 +45,9 @@ class MaskToLabels(Transform):
         mask = mask[:1]
         if mask.max() > self.num_classes - 1:
             if self.num_classes != 2:
-                raise ValueError(f"mask values up to {float(mask.max())} for {self.num_classes} classes: expected label indices.")
+                raise ValueError(
+                    f"mask values up to {float(mask.max())} for {self.num_classes} classes: expected label indices."
+                )
             mask = (mask >= 128).to(mask.dtype)
         return mask
 

@@ -14,8 +14,11 @@ spec.loader.exec_module(study)
 
 
 def _rows(dice: dict[str, list[float]]) -> list[dict]:
-    return [{"count": 8, "arm": arm, "seed": seed, "dice": d, "train_seconds": 1.0}
-            for arm, values in dice.items() for seed, d in enumerate(values)]
+    return [
+        {"count": 8, "arm": arm, "seed": seed, "dice": d, "train_seconds": 1.0}
+        for arm, values in dice.items()
+        for seed, d in enumerate(values)
+    ]
 
 
 def test_t_interval_matches_the_textbook_value():
@@ -25,12 +28,16 @@ def test_t_interval_matches_the_textbook_value():
 
 def test_differences_are_paired_by_seed_against_the_better_baseline():
     # seed effects are large (0.1 apart) but end2end is exactly 0.02 above baseline_strong on every seed
-    summary = study.summarise(_rows({
-        "baseline": [0.70, 0.80, 0.90],
-        "baseline_strong": [0.71, 0.81, 0.91],
-        "joint": [0.72, 0.82, 0.92],
-        "end2end": [0.73, 0.83, 0.93],
-    }))["8"]
+    summary = study.summarise(
+        _rows(
+            {
+                "baseline": [0.70, 0.80, 0.90],
+                "baseline_strong": [0.71, 0.81, 0.91],
+                "joint": [0.72, 0.82, 0.92],
+                "end2end": [0.73, 0.83, 0.93],
+            }
+        )
+    )["8"]
     assert summary["strong_baseline"] == "baseline_strong"
     d = summary["differences"]["end2end - baseline_strong"]
     assert d["mean"] == pytest.approx(0.02) and d["sd"] == pytest.approx(0.0, abs=1e-12)

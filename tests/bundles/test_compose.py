@@ -47,7 +47,9 @@ def test_the_core_knows_no_data_source_and_split_adds_one():
 
 
 def test_layers_add_files_and_a_fixed_scale():
-    bundle = compose(get_recipe("liver3d"), *STANDARD, MonaiLabel(), Overrides({"presets#cpu#epoch_length": 3}), scale="cpu")
+    bundle = compose(
+        get_recipe("liver3d"), *STANDARD, MonaiLabel(), Overrides({"presets#cpu#epoch_length": 3}), scale="cpu"
+    )
     assert list(bundle.configs) == ["train", "evaluate", "multi_gpu_train", "inference"]
     assert bundle.train["scale"] == bundle.configs["inference"]["scale"] == "cpu" and bundle.train["overwrite"] is True
     assert bundle.train["presets"]["cpu"]["epoch_length"] == 3
@@ -61,7 +63,11 @@ def test_layers_add_files_and_a_fixed_scale():
 def test_write_refuses_an_existing_bundle_and_overwrite_keeps_the_users_files(tmp_path):
     bundle = compose(get_recipe("polyp2d"), *STANDARD)
     target = write(bundle, tmp_path)
-    assert (target / "configs" / "train.yaml").is_file() and (target / "LICENSE").is_file() and (target / "models").is_dir()
+    assert (
+        (target / "configs" / "train.yaml").is_file()
+        and (target / "LICENSE").is_file()
+        and (target / "models").is_dir()
+    )
     (target / "models" / "model.pt").write_bytes(b"trained")
     (target / "configs" / "train.yaml").write_text("edited")
     with pytest.raises(FileExistsError, match="polyp2d exists; pass overwrite=True"):
@@ -73,11 +79,19 @@ def test_write_refuses_an_existing_bundle_and_overwrite_keeps_the_users_files(tm
     assert not [p for p in target.rglob("*.tmp")]  # every file written whole
 
 
-@pytest.mark.parametrize("argv", [
-    ["__main__.py", "run", "--config_file", "work/mine/liver3d/configs/train.yaml"],
-    ["__main__.py", "run", "--config_file=work/mine/liver3d/configs/train.yaml", "--seed", "1"],
-    ["__main__.py", "run", "--config_file", "['work/mine/liver3d/configs/train.yaml','work/mine/liver3d/configs/evaluate.yaml']"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["__main__.py", "run", "--config_file", "work/mine/liver3d/configs/train.yaml"],
+        ["__main__.py", "run", "--config_file=work/mine/liver3d/configs/train.yaml", "--seed", "1"],
+        [
+            "__main__.py",
+            "run",
+            "--config_file",
+            "['work/mine/liver3d/configs/train.yaml','work/mine/liver3d/configs/evaluate.yaml']",
+        ],
+    ],
+)
 def test_outputs_go_beside_the_configs_that_run(argv, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert default_bundle_root(argv) == str(tmp_path / "work" / "mine" / "liver3d")
@@ -86,4 +100,6 @@ def test_outputs_go_beside_the_configs_that_run(argv, tmp_path, monkeypatch):
 def test_without_a_config_file_outputs_go_to_the_working_directory(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert default_bundle_root(["pytest", "-q"]) == os.getcwd()
-    assert default_bundle_root(["x", "--config_file", "loose.yaml"]) == str(Path.cwd())  # not a bundle's configs/ folder
+    assert default_bundle_root(["x", "--config_file", "loose.yaml"]) == str(
+        Path.cwd()
+    )  # not a bundle's configs/ folder

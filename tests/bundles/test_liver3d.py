@@ -29,7 +29,8 @@ TINY = {
     "presets#cpu#max_epochs": 2,
     "presets#cpu#generator_warmup_iterations": 2,
     "presets#cpu#syn_rampup_iterations": 0,
-    "presets#cpu#generator_update_interval": 1, "presets#cpu#arch_update_interval": 1,
+    "presets#cpu#generator_update_interval": 1,
+    "presets#cpu#arch_update_interval": 1,
     "num_labeled": 3,
     "num_val": 2,
     "num_workers": 0,
@@ -44,15 +45,36 @@ def run_bundle(configs: list[str], cwd: Path, **overrides) -> subprocess.Complet
     """``python -m monai.bundle run`` in a fresh process, from ``cwd``."""
     files = [str(CONFIGS / c) for c in configs]
     config_arg = files[0] if len(files) == 1 else json.dumps(files)
-    cmd = [sys.executable, "-m", "monai.bundle", "run", "--config_file", config_arg, "--meta_file", META, "--logging_file", LOGGING]
-    proc = subprocess.run(cmd + _cli_args(overrides), cwd=cwd, capture_output=True, text=True, encoding="utf-8", errors="replace", timeout=600)
+    cmd = [
+        sys.executable,
+        "-m",
+        "monai.bundle",
+        "run",
+        "--config_file",
+        config_arg,
+        "--meta_file",
+        META,
+        "--logging_file",
+        LOGGING,
+    ]
+    proc = subprocess.run(
+        cmd + _cli_args(overrides),
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        errors="replace",
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc
 
 
 @pytest.fixture(scope="session")
 def dataset(tmp_path_factory) -> Path:
-    return write_liver_demo(tmp_path_factory.mktemp("data") / "liver", num_cases=7, seed=0, shape=(40, 32, 32), spacing=(8.0, 8.0, 5.0))
+    return write_liver_demo(
+        tmp_path_factory.mktemp("data") / "liver", num_cases=7, seed=0, shape=(40, 32, 32), spacing=(8.0, 8.0, 5.0)
+    )
 
 
 @pytest.fixture(scope="session")
@@ -65,14 +87,22 @@ def trained(tmp_path_factory, dataset) -> tuple[Path, subprocess.CompletedProces
 
 @pytest.mark.parametrize("config,kind", [("train.yaml", "train"), ("inference.yaml", "infer")])
 def test_configs_have_the_properties_monai_expects(config, kind, tmp_path):
-    workflow = ConfigWorkflow(config_file=str(CONFIGS / config), meta_file=META, logging_file=LOGGING, workflow_type=kind, bundle_root=str(tmp_path))
+    workflow = ConfigWorkflow(
+        config_file=str(CONFIGS / config),
+        meta_file=META,
+        logging_file=LOGGING,
+        workflow_type=kind,
+        bundle_root=str(tmp_path),
+    )
     workflow.initialize()  # parses the config; builds neither data nor networks
     assert workflow.check_properties() == []
 
 
 @pytest.mark.parametrize("scale", ["cpu", "gpu"])
 def test_network_matches_metadata(scale):
-    verify_net_in_out(net_id="network_def", meta_file=META, config_file=str(CONFIGS / "inference.yaml"), n=1, any=1, scale=scale)
+    verify_net_in_out(
+        net_id="network_def", meta_file=META, config_file=str(CONFIGS / "inference.yaml"), n=1, any=1, scale=scale
+    )
 
 
 def test_train_and_inference_build_the_same_segmenter():
@@ -95,7 +125,19 @@ def test_training_run_from_another_folder_saves_everything(trained):
     model = torch.load(root / "models" / "model.pt", weights_only=True)
     assert any(k.endswith("weight") for k in model)
     ckpt = torch.load(root / "models" / "genseg_checkpoint.pt", weights_only=True)
-    assert set(ckpt) == {"model", "generator", "discriminator", "optimizer", "generator_optimizer", "discriminator_optimizer", "arch_optimizer", "feedback_optimizer", "random_states", "best_metric", "trainer"}
+    assert set(ckpt) == {
+        "model",
+        "generator",
+        "discriminator",
+        "optimizer",
+        "generator_optimizer",
+        "discriminator_optimizer",
+        "arch_optimizer",
+        "feedback_optimizer",
+        "random_states",
+        "best_metric",
+        "trainer",
+    }
     assert ckpt["trainer"]["iteration"] == 6
     alphas = [v for k, v in ckpt["generator"].items() if k.endswith("alpha")]
     assert alphas and any(a.abs().sum() > 0 for a in alphas), "end2end must move the architecture logits"
@@ -110,7 +152,13 @@ def test_inference_writes_one_prediction_per_input_with_its_geometry(trained, da
     images.mkdir()
     for item in load_msd_datalist(dataset)[:2]:
         os.symlink(item["image"], images / Path(item["image"]).name)
-    run_bundle(["inference.yaml"], cwd=tmp_path, bundle_root=str(root), dataset_dir=str(images), **{"presets#cpu#patch_size": [32, 32, 32]})
+    run_bundle(
+        ["inference.yaml"],
+        cwd=tmp_path,
+        bundle_root=str(root),
+        dataset_dir=str(images),
+        **{"presets#cpu#patch_size": [32, 32, 32]},
+    )
     for src in sorted(images.iterdir()):
         out = root / "eval" / "predictions" / src.name.replace(".nii.gz", "_seg.nii.gz")
         pred, img = nib.load(out), nib.load(src)
@@ -118,8 +166,23 @@ def test_inference_writes_one_prediction_per_input_with_its_geometry(trained, da
         np.testing.assert_allclose(pred.affine, img.affine, atol=1e-4)
         assert set(np.unique(np.asarray(pred.dataobj))) <= {0, 1, 2}
     # a second run must not clobber the first one's predictions
-    files = [sys.executable, "-m", "monai.bundle", "run", "--config_file", str(CONFIGS / "inference.yaml"), "--meta_file", META]
-    again = subprocess.run(files + _cli_args({"bundle_root": str(root), "dataset_dir": str(images)}), capture_output=True, text=True, encoding="utf-8", errors="replace")
+    files = [
+        sys.executable,
+        "-m",
+        "monai.bundle",
+        "run",
+        "--config_file",
+        str(CONFIGS / "inference.yaml"),
+        "--meta_file",
+        META,
+    ]
+    again = subprocess.run(
+        files + _cli_args({"bundle_root": str(root), "dataset_dir": str(images)}),
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        errors="replace",
+    )
     assert again.returncode != 0 and "exists already" in again.stderr
 
 
@@ -152,4 +215,6 @@ def test_gpu_preset_trains_through_the_same_wiring(tmp_path, dataset):
     ckpt = torch.load(tmp_path / "models" / "genseg_checkpoint.pt", weights_only=True)
     assert ckpt["trainer"]["iteration"] == 2
     assert "down.3.alpha" in ckpt["generator"]  # four searchable levels: channels (32, 64, 128, 256)
-    assert any(v.shape[0] == 320 for k, v in ckpt["model"].items() if k.endswith("weight") and v.ndim == 5)  # the deepest level
+    assert any(
+        v.shape[0] == 320 for k, v in ckpt["model"].items() if k.endswith("weight") and v.ndim == 5
+    )  # the deepest level

@@ -16,15 +16,35 @@ from monai_genseg.bundle import RECIPES
 from .test_liver3d import BUNDLE
 
 NAMES = sorted(RECIPES)
-META_FIELDS = ("version", "changelog", "monai_version", "pytorch_version", "numpy_version", "required_packages_version",
-               "name", "task", "description", "authors", "copyright", "network_data_format")
+META_FIELDS = (
+    "version",
+    "changelog",
+    "monai_version",
+    "pytorch_version",
+    "numpy_version",
+    "required_packages_version",
+    "name",
+    "task",
+    "description",
+    "authors",
+    "copyright",
+    "network_data_format",
+)
 IO_FIELDS = ("type", "format", "num_channels", "spatial_shape", "dtype", "value_range")
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_required_files_and_metadata(name):
     root = BUNDLE.parent / name
-    for rel in ("configs/metadata.json", "configs/inference.yaml", "configs/train.yaml", "configs/logging.conf", "LICENSE", "docs/README.md", "docs/data_license.txt"):
+    for rel in (
+        "configs/metadata.json",
+        "configs/inference.yaml",
+        "configs/train.yaml",
+        "configs/logging.conf",
+        "LICENSE",
+        "docs/README.md",
+        "docs/data_license.txt",
+    ):
         assert (root / rel).is_file(), rel
     text = (root / "configs" / "metadata.json").read_text()
     meta = json.loads(text)
@@ -37,7 +57,11 @@ def test_required_files_and_metadata(name):
     fmt = meta["network_data_format"]
     for part, key in (("inputs", "image"), ("outputs", "pred")):
         assert all(f in fmt[part][key] for f in IO_FIELDS), f"{part}.{key}"
-    assert fmt["outputs"]["pred"]["num_channels"] == len(fmt["outputs"]["pred"]["channel_def"]) == RECIPES[name].num_classes
+    assert (
+        fmt["outputs"]["pred"]["num_channels"]
+        == len(fmt["outputs"]["pred"]["channel_def"])
+        == RECIPES[name].num_classes
+    )
 
 
 @pytest.mark.parametrize("name", ["hippocampus3d", "skin_lesion2d"])
@@ -47,8 +71,13 @@ def test_torchscript_export_reloads_with_the_same_output(name, tmp_path):
     parser.read_config(str(cfg / "inference.yaml"))
     net = parser.get_parsed_content("network_def")
     torch.save(net.state_dict(), tmp_path / "model.pt")
-    ckpt_export(net_id="network_def", filepath=str(tmp_path / "model.ts"), ckpt_file=str(tmp_path / "model.pt"),
-                meta_file=str(cfg / "metadata.json"), config_file=str(cfg / "inference.yaml"))
+    ckpt_export(
+        net_id="network_def",
+        filepath=str(tmp_path / "model.ts"),
+        ckpt_file=str(tmp_path / "model.pt"),
+        meta_file=str(cfg / "metadata.json"),
+        config_file=str(cfg / "inference.yaml"),
+    )
     scripted = torch.jit.load(str(tmp_path / "model.ts"))
     x = torch.rand(1, RECIPES[name].image_channels, *[32] * RECIPES[name].spatial_dims)
     net.eval()
@@ -79,5 +108,9 @@ def test_zoo_package_lists_large_weights_in_large_files_yml(tmp_path):
     assert (pkg / "models" / "model.pt").read_bytes() == model.read_bytes()
 
     small = package_for_zoo("liver3d", tmp_path / "zoo_small", model, scale="cpu")
-    assert (small / "models" / "model.pt").read_bytes() == model.read_bytes() and not (small / "large_files.yml").exists()
-    assert yaml.safe_load((small / "configs" / "train.yaml").read_text())["overwrite"] is False  # the zoo copy keeps the safety net
+    assert (small / "models" / "model.pt").read_bytes() == model.read_bytes() and not (
+        small / "large_files.yml"
+    ).exists()
+    assert (
+        yaml.safe_load((small / "configs" / "train.yaml").read_text())["overwrite"] is False
+    )  # the zoo copy keeps the safety net

@@ -27,15 +27,25 @@ from monai_genseg.data import write_liver_demo
 from monai_genseg.monailabel import prepare_bundle
 
 REPO_TRAIN = Path(__file__).resolve().parents[2] / "bundles" / "liver3d" / "configs" / "train.yaml"
-QUICK = {"presets#cpu#patch_size": [32, 32, 32], "presets#cpu#epoch_length": 3, "presets#cpu#generator_warmup_iterations": 2,
-         "presets#cpu#syn_rampup_iterations": 0, "num_workers": 0}
+QUICK = {
+    "presets#cpu#patch_size": [32, 32, 32],
+    "presets#cpu#epoch_length": 3,
+    "presets#cpu#generator_warmup_iterations": 2,
+    "presets#cpu#syn_rampup_iterations": 0,
+    "num_workers": 0,
+}
 
 
 @pytest.fixture(scope="module")
 def cases(tmp_path_factory) -> list[dict]:
     """Six labelled volumes, as MONAI Label's datastore lists them: absolute image and label paths."""
-    root = write_liver_demo(tmp_path_factory.mktemp("studies") / "liver", num_cases=6, seed=1, shape=(40, 32, 32), spacing=(8.0, 8.0, 5.0))
-    return [{"image": str(root / c["image"]), "label": str(root / c["label"])} for c in json.loads((root / "dataset.json").read_text())["training"]]
+    root = write_liver_demo(
+        tmp_path_factory.mktemp("studies") / "liver", num_cases=6, seed=1, shape=(40, 32, 32), spacing=(8.0, 8.0, 5.0)
+    )
+    return [
+        {"image": str(root / c["image"]), "label": str(root / c["label"])}
+        for c in json.loads((root / "dataset.json").read_text())["training"]
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -51,20 +61,47 @@ def train_task_overrides(bundle: Path, train: list[dict], val: list[dict], max_e
     handlers = parser.get("train#handlers", [])
     model = bundle / "models" / "model.pt"
     if model.exists() and not [h for h in handlers if h.get("_target_") == "CheckpointLoader"]:
-        handlers.insert(0, {"_target_": "CheckpointLoader", "load_path": str(model), "load_dict": {"model": "$@network"}, "strict": False})
-    return {"bundle_root": str(bundle), "train#trainer#max_epochs": max_epochs, "train#dataset#data": train, "device": "cpu",
-            "train#handlers": handlers, "validate#dataset#data": val}
+        handlers.insert(
+            0,
+            {
+                "_target_": "CheckpointLoader",
+                "load_path": str(model),
+                "load_dict": {"model": "$@network"},
+                "strict": False,
+            },
+        )
+    return {
+        "bundle_root": str(bundle),
+        "train#trainer#max_epochs": max_epochs,
+        "train#dataset#data": train,
+        "device": "cpu",
+        "train#handlers": handlers,
+        "validate#dataset#data": val,
+    }
 
 
 def run_train_task(bundle: Path, overrides: dict, cache: Path) -> subprocess.CompletedProcess:
-    args = {"run_id": "run", "init_id": None, "final_id": None, "meta_file": str(bundle / "configs" / "metadata.json"),
-            "config_file": str(bundle / "configs" / "train.yaml"), **overrides}
+    args = {
+        "run_id": "run",
+        "init_id": None,
+        "final_id": None,
+        "meta_file": str(bundle / "configs" / "metadata.json"),
+        "config_file": str(bundle / "configs" / "train.yaml"),
+        **overrides,
+    }
     spec = cache.parent / "call.json"
     spec.write_text(json.dumps(args))
     code = "import json, sys, monai.bundle; monai.bundle.run(**json.load(open(sys.argv[1])))"
     env = dict(os.environ, MONAI_GENSEG_CACHE=str(cache))
-    return subprocess.run([sys.executable, "-c", code, str(spec)], capture_output=True, text=True, encoding="utf-8", errors="replace",
-                          timeout=600, env=env)
+    return subprocess.run(
+        [sys.executable, "-c", code, str(spec)],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        errors="replace",
+        timeout=600,
+        env=env,
+    )
 
 
 def test_prepared_copy_fixes_scale_and_lets_retraining_replace_models(bundle):
@@ -77,7 +114,11 @@ def test_prepared_copy_fixes_scale_and_lets_retraining_replace_models(bundle):
     assert RECIPES["liver3d"].presets["cpu"]["epoch_length"] == 40  # the copy's settings never leak into the recipe
     assert yaml.safe_load(REPO_TRAIN.read_text())["overwrite"] is False  # the repository's bundle keeps its safety net
     meta = json.loads((bundle / "configs" / "metadata.json").read_text())
-    assert meta["network_data_format"]["outputs"]["pred"]["channel_def"] == {"0": "background", "1": "liver", "2": "tumour"}
+    assert meta["network_data_format"]["outputs"]["pred"]["channel_def"] == {
+        "0": "background",
+        "1": "liver",
+        "2": "tumour",
+    }
     assert {"multi_gpu_train.yaml", "logging.conf"} <= {p.name for p in (bundle / "configs").iterdir()}
     with pytest.raises(FileExistsError, match="overwrite"):
         prepare_bundle("liver3d", bundle.parent, scale="cpu")
@@ -104,7 +145,9 @@ def test_train_task_trains_on_its_cases_then_continues_from_model_pt(bundle, cas
     proc = run_train_task(bundle, train_task_overrides(bundle, cases[:4], cases[4:], max_epochs=2), cache)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert f"Restored all variables from {model}" in proc.stdout + proc.stderr
-    assert f"Restored all variables from {bundle / 'models' / 'genseg_checkpoint.pt'}" in proc.stdout + proc.stderr  # the generator too
+    assert (
+        f"Restored all variables from {bundle / 'models' / 'genseg_checkpoint.pt'}" in proc.stdout + proc.stderr
+    )  # the generator too
     assert model.read_bytes() != first  # retraining replaced the best model, as MONAI Label expects
 
 
@@ -114,7 +157,9 @@ def test_train_task_refuses_a_bad_label_before_training(bundle, cases, tmp_path)
     nib.save(nib.Nifti1Image(np.asarray(label.dataobj) * 3, label.affine), bad)
     cache = tmp_path / "cache"
     cache.mkdir()
-    proc = run_train_task(bundle, train_task_overrides(bundle, [dict(cases[0], label=str(bad))] + cases[1:4], cases[4:]), cache)
+    proc = run_train_task(
+        bundle, train_task_overrides(bundle, [dict(cases[0], label=str(bad))] + cases[1:4], cases[4:]), cache
+    )
     assert proc.returncode != 0
     assert "DataCheckError" in proc.stderr and f"{bad}: label values" in proc.stderr
 
@@ -131,7 +176,9 @@ def test_infer_task_pipeline_gives_labels_in_the_image_grid(bundle, cases):
     network.load_state_dict(checkpoint.get("model", checkpoint))  # BasicInferTask's reading of model.pt
     network.eval()
     meta = json.loads((bundle / "configs" / "metadata.json").read_text())
-    labels = {v: int(k) for k, v in meta["network_data_format"]["outputs"]["pred"]["channel_def"].items() if v != "background"}
+    labels = {
+        v: int(k) for k, v in meta["network_data_format"]["outputs"]["pred"]["channel_def"].items() if v != "background"
+    }
 
     pre = list(parser.get_parsed_content("preprocessing", instantiate=True).transforms)
     for t in pre:
@@ -141,7 +188,11 @@ def test_infer_task_pipeline_gives_labels_in_the_image_grid(bundle, cases):
     data = Compose(pre)({"image": cases[0]["image"]})
     with torch.no_grad():
         data["pred"] = parser.get_parsed_content("inferer", instantiate=True)(data["image"][None], network)[0]
-    post = [t for t in parser.get_parsed_content("postprocessing", instantiate=True).transforms if not isinstance(t, SaveImaged)]
+    post = [
+        t
+        for t in parser.get_parsed_content("postprocessing", instantiate=True).transforms
+        if not isinstance(t, SaveImaged)
+    ]
     data = Compose(post)(data)
     original = nib.load(cases[0]["image"]).shape
     assert tuple(data["pred"].shape[-3:]) == original  # Invertd brought the labels back to the image's grid

@@ -26,23 +26,51 @@ def _train_and_evaluate(name: str, root: Path, dataset: Path, eval_dataset: Path
 
     cfg = BUNDLE.parent / name / "configs"
     settings = dict({"mode": "end2end"}, **overrides, bundle_root=str(root), dataset_dir=str(dataset), num_workers=0)
-    base = [sys.executable, "-m", "monai.bundle", "run", "--meta_file", str(cfg / "metadata.json"), "--logging_file", str(cfg / "logging.conf")]
-    train = subprocess.run(base + ["--config_file", str(cfg / "train.yaml")] + _cli_args(settings), capture_output=True, text=True, encoding="utf-8", errors="replace", timeout=900)
+    base = [
+        sys.executable,
+        "-m",
+        "monai.bundle",
+        "run",
+        "--meta_file",
+        str(cfg / "metadata.json"),
+        "--logging_file",
+        str(cfg / "logging.conf"),
+    ]
+    train = subprocess.run(
+        base + ["--config_file", str(cfg / "train.yaml")] + _cli_args(settings),
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        errors="replace",
+        timeout=900,
+    )
     assert train.returncode == 0, train.stderr[-3000:]
     overlay = json.dumps([str(cfg / "train.yaml"), str(cfg / "evaluate.yaml")])
     extra = {"eval_dataset_dir": str(eval_dataset)} if eval_dataset else {}
     if settings["mode"] == "baseline":
         extra["eval_checkpoint"] = "final"
-    evaluate = subprocess.run(base + ["--config_file", overlay] + _cli_args(dict(settings, **extra)), capture_output=True, text=True, encoding="utf-8", errors="replace", timeout=900)
+    evaluate = subprocess.run(
+        base + ["--config_file", overlay] + _cli_args(dict(settings, **extra)),
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        errors="replace",
+        timeout=900,
+    )
     assert evaluate.returncode == 0, evaluate.stderr[-3000:]
     summary = json.loads((root / "eval" / "metrics.json").read_text())["summary"]
-    print(f"{name}: " + ", ".join(f"{k} {v['mean']:.3f} (n={v['n']})" for k, v in summary.items() if k.startswith("val_mean_dice")))
+    print(
+        f"{name}: "
+        + ", ".join(f"{k} {v['mean']:.3f} (n={v['n']})" for k, v in summary.items() if k.startswith("val_mean_dice"))
+    )
     return summary
 
 
 @pytest.mark.skipif(not (SHARED / "isic2017" / "train").is_dir(), reason="../shared/data/isic2017 not present")
 def test_skin_lesion2d_learns_from_40_isic_images(tmp_path):
-    summary = _train_and_evaluate("skin_lesion2d", tmp_path, SHARED / "isic2017" / "train", SHARED / "isic2017" / "val", num_labeled=40, num_val=8)
+    summary = _train_and_evaluate(
+        "skin_lesion2d", tmp_path, SHARED / "isic2017" / "train", SHARED / "isic2017" / "val", num_labeled=40, num_val=8
+    )
     assert summary["val_mean_dice_lesion"]["n"] == 150
     assert summary["val_mean_dice_lesion"]["mean"] > 0.5
 
@@ -50,14 +78,27 @@ def test_skin_lesion2d_learns_from_40_isic_images(tmp_path):
 @pytest.mark.skipif(not (SHARED / "fuseg" / "train").is_dir(), reason="../shared/data/fuseg not present")
 def test_foot_ulcer2d_learns_from_40_fuseg_images(tmp_path):
     # ulcers are small: 64x64 (the cpu preset) leaves a few pixels of them, so this run uses 128x128
-    summary = _train_and_evaluate("foot_ulcer2d", tmp_path, SHARED / "fuseg" / "train", num_labeled=40, num_val=8, **BASELINE_RECIPE,
-                                  **{"presets#cpu#patch_size": [128, 128]})
+    summary = _train_and_evaluate(
+        "foot_ulcer2d",
+        tmp_path,
+        SHARED / "fuseg" / "train",
+        num_labeled=40,
+        num_val=8,
+        **BASELINE_RECIPE,
+        **{"presets#cpu#patch_size": [128, 128]},
+    )
     assert summary["val_mean_dice_ulcer"]["n"] > 700  # the held-out cases with an ulcer (empty masks give no Dice)
     assert summary["val_mean_dice_ulcer"]["mean"] > 0.35  # 0.50 measured
 
 
-@pytest.mark.skipif(not (SHARED / "hippocampus" / "dataset.json").is_file(), reason="../shared/data/hippocampus not present")
+@pytest.mark.skipif(
+    not (SHARED / "hippocampus" / "dataset.json").is_file(), reason="../shared/data/hippocampus not present"
+)
 def test_hippocampus3d_learns_from_8_mri_cases(tmp_path):
-    summary = _train_and_evaluate("hippocampus3d", tmp_path, SHARED / "hippocampus", num_labeled=8, num_val=4, **BASELINE_RECIPE)
+    summary = _train_and_evaluate(
+        "hippocampus3d", tmp_path, SHARED / "hippocampus", num_labeled=8, num_val=4, **BASELINE_RECIPE
+    )
     assert summary["val_mean_dice_mean"]["n"] == 88
-    assert summary["val_mean_dice_anterior"]["mean"] > 0.65 and summary["val_mean_dice_posterior"]["mean"] > 0.65  # 0.81, 0.82 measured
+    assert (
+        summary["val_mean_dice_anterior"]["mean"] > 0.65 and summary["val_mean_dice_posterior"]["mean"] > 0.65
+    )  # 0.81, 0.82 measured

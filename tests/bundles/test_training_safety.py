@@ -16,8 +16,18 @@ from .test_liver3d import CONFIGS, LOGGING, META, TINY, _cli_args, run_bundle
 
 
 def _train_cmd(**overrides) -> list[str]:
-    return [sys.executable, "-m", "monai.bundle", "run", "--config_file", str(CONFIGS / "train.yaml"),
-            "--meta_file", META, "--logging_file", LOGGING] + _cli_args(overrides)
+    return [
+        sys.executable,
+        "-m",
+        "monai.bundle",
+        "run",
+        "--config_file",
+        str(CONFIGS / "train.yaml"),
+        "--meta_file",
+        META,
+        "--logging_file",
+        LOGGING,
+    ] + _cli_args(overrides)
 
 
 def test_sigkill_then_resume_finishes_the_planned_iterations(tmp_path, dataset):
@@ -46,7 +56,13 @@ def test_sigkill_then_resume_finishes_the_planned_iterations(tmp_path, dataset):
 def test_a_second_run_does_not_overwrite_the_first(trained, dataset):
     root, _ = trained
     before = (root / "models" / "genseg_checkpoint.pt").read_bytes()
-    proc = subprocess.run(_train_cmd(bundle_root=str(root), dataset_dir=str(dataset), **TINY), capture_output=True, text=True, encoding="utf-8", errors="replace")
+    proc = subprocess.run(
+        _train_cmd(bundle_root=str(root), dataset_dir=str(dataset), **TINY),
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        errors="replace",
+    )
     assert proc.returncode != 0
     assert "exists from an earlier run" in proc.stderr and "--resume true" in proc.stderr
     assert (root / "models" / "genseg_checkpoint.pt").read_bytes() == before
@@ -55,7 +71,9 @@ def test_a_second_run_does_not_overwrite_the_first(trained, dataset):
 def test_same_seed_same_metrics_on_cpu(tmp_path, dataset):
     dice, weights = [], []
     for run in ("a", "b"):
-        proc = run_bundle(["train.yaml"], cwd=tmp_path, bundle_root=str(tmp_path / run), dataset_dir=str(dataset), **TINY)
+        proc = run_bundle(
+            ["train.yaml"], cwd=tmp_path, bundle_root=str(tmp_path / run), dataset_dir=str(dataset), **TINY
+        )
         dice.append(re.findall(r"val_mean_dice: ([0-9.]+)", proc.stdout + proc.stderr))
         weights.append(torch.load(tmp_path / run / "models" / "genseg_checkpoint.pt", weights_only=True))
     assert dice[0] and dice[0] == dice[1]

@@ -47,7 +47,9 @@ def messy(tmp_path):
     _save(Path(shape["label"]), np.zeros((16, 16, 9), np.uint8))
     cases["shape"] = shape
     geometry = _good(tmp_path, "geometry")
-    _save(Path(geometry["label"]), nib.load(geometry["label"]).get_fdata().astype(np.uint8), np.diag([1.0, 1.0, 3.0, 1.0]))
+    _save(
+        Path(geometry["label"]), nib.load(geometry["label"]).get_fdata().astype(np.uint8), np.diag([1.0, 1.0, 3.0, 1.0])
+    )
     cases["geometry"] = geometry
     values = _good(tmp_path, "values")
     lab = np.zeros((16, 16, 8), np.uint8)
@@ -76,7 +78,9 @@ def messy(tmp_path):
 
 
 def test_every_problem_is_reported_at_once_naming_the_file(messy):
-    report = check_dataset(list(messy.values()), spatial_dims=3, num_classes=3, image_channels=1, num_required=20, source="mydata")
+    report = check_dataset(
+        list(messy.values()), spatial_dims=3, num_classes=3, image_channels=1, num_required=20, source="mydata"
+    )
     text = "\n".join(report.errors)
     expect = {
         "count": "mydata: needs 20 labelled cases (num_labeled + num_val), found 12",
@@ -100,13 +104,29 @@ def test_every_problem_is_reported_at_once_naming_the_file(messy):
 
 
 def test_bundle_run_stops_on_bad_data_within_seconds_before_building_models(tmp_path, messy):
-    entries = [{k: str(Path(v).relative_to(tmp_path)) for k, v in c.items()} for name, c in messy.items() if name != "missing"]
+    entries = [
+        {k: str(Path(v).relative_to(tmp_path)) for k, v in c.items()} for name, c in messy.items() if name != "missing"
+    ]
     (tmp_path / "dataset.json").write_text(json.dumps({"training": entries}))
     start = time.time()
     proc = subprocess.run(
-        [sys.executable, "-m", "monai.bundle", "run", "--config_file", str(BUNDLE_CONFIGS / "train.yaml"),
-         f"--dataset_dir={tmp_path}", f"--bundle_root={tmp_path / 'out'}", "--num_labeled=7", "--num_val=4"],
-        capture_output=True, text=True, encoding="utf-8", errors="replace", timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "monai.bundle",
+            "run",
+            "--config_file",
+            str(BUNDLE_CONFIGS / "train.yaml"),
+            f"--dataset_dir={tmp_path}",
+            f"--bundle_root={tmp_path / 'out'}",
+            "--num_labeled=7",
+            "--num_val=4",
+        ],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        errors="replace",
+        timeout=120,
     )
     assert proc.returncode != 0
     assert "DataCheckError" in proc.stderr and "problem(s) in the training and validation cases" in proc.stderr

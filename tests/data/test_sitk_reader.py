@@ -44,7 +44,9 @@ def test_formats_load_like_nifti(volume, name):
     assert tuple(loaded.shape) == tuple(reference.shape) == (7, 6, 5)
     np.testing.assert_array_equal(np.asarray(loaded), np.asarray(reference))
     np.testing.assert_allclose(np.asarray(loaded.affine), np.asarray(reference.affine), atol=1e-3)
-    np.testing.assert_allclose(np.asarray(nib.load(volume / "vol.nii.gz").affine), np.asarray(reference.affine), atol=1e-3)
+    np.testing.assert_allclose(
+        np.asarray(nib.load(volume / "vol.nii.gz").affine), np.asarray(reference.affine), atol=1e-3
+    )
 
 
 def test_nifti_still_goes_to_nibabel_and_checks_read_every_format(volume):

@@ -9,7 +9,6 @@ from torch.func import functional_call
 
 from monai_genseg.networks import one_hot_mask
 
-
 ADAM_KEYS = ("lr", "betas", "eps", "weight_decay")
 
 

@@ -92,10 +92,12 @@ def test_feedback_optimizer_steps_generator_weights_and_logs_its_share(trainer_f
     _, weights0 = _snapshot(trainer)
     out = trainer.architecture_step(masks, synthetic, grads)
     assert _changed(weights0, _snapshot(trainer)[1])
-    assert feedback.state and not any(p in trainer.generator_optimizer.state and p in feedback.state
-                                      and trainer.generator_optimizer.state[p]["exp_avg"]
-                                      is feedback.state[p]["exp_avg"]
-                                      for p in trainer.generator.weight_parameters())
+    assert feedback.state and not any(
+        p in trainer.generator_optimizer.state
+        and p in feedback.state
+        and trainer.generator_optimizer.state[p]["exp_avg"] is feedback.state[p]["exp_avg"]
+        for p in trainer.generator.weight_parameters()
+    )
     assert 0 < out["feedback_share"] < 1 and out["hypergradient_norm"] > 0
 
 
@@ -116,15 +118,17 @@ def _real_stream(trainer_factory, mode):
 
     from tests.conftest import blob_pairs
 
-    randomize = Compose([RandFlipd(["image", "label"], prob=0.5, spatial_axis=0),
-                         RandGaussianNoised("image", prob=1.0)])
+    randomize = Compose(
+        [RandFlipd(["image", "label"], prob=0.5, spatial_axis=0), RandGaussianNoised("image", prob=1.0)]
+    )
     randomize.set_random_state(0)
     loader = DataLoader(Dataset(blob_pairs(6), randomize), batch_size=2, shuffle=True, num_workers=0)
     torch.manual_seed(0)
     trainer = trainer_factory(mode, iterations=6, warmup=3, train=loader)
     seen = []
-    trainer.add_event_handler(Events.ITERATION_COMPLETED,
-                              lambda e: seen.append(torch.stack([b["image"] for b in e.state.batch])))
+    trainer.add_event_handler(
+        Events.ITERATION_COMPLETED, lambda e: seen.append(torch.stack([b["image"] for b in e.state.batch]))
+    )
     trainer.run()
     return seen
 
@@ -143,8 +147,7 @@ def _alpha_after(trainer_factory, hypergradient_value, steps=30):
     trainer = trainer_factory("end2end")
     arch = trainer.generator.arch_parameters()
     trainer.arch_optimizer = torch.optim.Adam(arch, 3e-3, betas=(0.5, 0.999))
-    trainer.architecture_hypergradient = lambda *a: ([hypergradient_value(x) for x in arch],
-                                                     torch.tensor(0.0))
+    trainer.architecture_hypergradient = lambda *a: ([hypergradient_value(x) for x in arch], torch.tensor(0.0))
     for _ in range(steps):
         trainer.architecture_step(None, None, [])
     return [torch.softmax(a.detach(), 0) for a in trainer.generator.arch_parameters()]

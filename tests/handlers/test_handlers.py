@@ -8,7 +8,9 @@ from monai_genseg.handlers import GenotypeLogger, SyntheticGallery, SyntheticPai
 
 def test_gallery_pairs_and_genotype_history(trainer_factory, tmp_path):
     trainer = trainer_factory("end2end", iterations=4)
-    gallery = SyntheticGallery(trainer.generator, num_classes=2, output_dir=tmp_path / "gallery", interval=2, max_rows=2)
+    gallery = SyntheticGallery(
+        trainer.generator, num_classes=2, output_dir=tmp_path / "gallery", interval=2, max_rows=2
+    )
     genotype = GenotypeLogger(trainer.generator, interval=2)
     for handler in (gallery, genotype, SyntheticPairSaver(tmp_path / "pairs", interval=None, max_pairs=1)):
         handler.attach(trainer)
@@ -17,7 +19,10 @@ def test_gallery_pairs_and_genotype_history(trainer_factory, tmp_path):
     assert pictures == ["gallery_iter000002.png", "gallery_iter000004.png"]
     picture = np.asarray(Image.open(tmp_path / "gallery" / pictures[-1]))
     assert picture.shape == (2 * 32, 3 * 32, 3)  # two rows of mask | synthetic | real, 32x32 each
-    assert sorted(p.name for p in (tmp_path / "pairs").iterdir()) == ["iter000004_pair0_image.png", "iter000004_pair0_mask.png"]
+    assert sorted(p.name for p in (tmp_path / "pairs").iterdir()) == [
+        "iter000004_pair0_image.png",
+        "iter000004_pair0_mask.png",
+    ]
     assert [it for it, _ in genotype.history] == [2, 4]
     assert genotype.history[-1][1] == trainer.generator.genotype()
 
@@ -31,9 +36,12 @@ def test_best_metric_survives_a_resume_so_model_pt_is_not_replaced_by_a_worse_mo
     def evaluator(dice: float) -> SupervisedEvaluator:
         net = torch.nn.Conv2d(1, 2, 1)
         data = [{"image": torch.zeros(1, 1, 4, 4), "label": torch.zeros(1, 1, 4, 4)}]
-        ev = SupervisedEvaluator(device="cpu", val_data_loader=data, network=net, decollate=False,
-                                 key_val_metric={"dice": _Constant(dice)})
-        AtomicCheckpointSaver(tmp_path, {"model": net}, filename="model.pt", save_key_metric=True, overwrite=True).attach(ev)
+        ev = SupervisedEvaluator(
+            device="cpu", val_data_loader=data, network=net, decollate=False, key_val_metric={"dice": _Constant(dice)}
+        )
+        AtomicCheckpointSaver(
+            tmp_path, {"model": net}, filename="model.pt", save_key_metric=True, overwrite=True
+        ).attach(ev)
         return ev
 
     first = evaluator(0.8)

@@ -20,7 +20,9 @@ def test_architecture_and_weight_parameters_partition_the_parameters():
     assert all(a.shape == (3,) for a in arch)
     ids = {id(p) for p in arch} | {id(p) for p in weights}
     assert ids == {id(p) for p in gen.parameters()} and len(arch) + len(weights) == len(list(gen.parameters()))
-    assert all(any(k.endswith("alpha") for k in [n]) for n, p in gen.named_parameters() if id(p) in {id(a) for a in arch})
+    assert all(
+        any(k.endswith("alpha") for k in [n]) for n, p in gen.named_parameters() if id(p) in {id(a) for a in arch}
+    )
 
 
 def test_alpha_is_saved_in_state_dict_and_genotype_follows_argmax():
@@ -62,6 +64,8 @@ def test_a_uniform_mask_gives_a_uniform_image_with_no_border_frame(spatial_dims)
     uniform = MaskToImageGenerator(spatial_dims, 2, 1, channels=(4, 8), up_ops=("nearest_conv3", "linear_conv3"))
     image = uniform(mask)
     assert (image - image.mean()).abs().max() < 1e-5
-    framed = MaskToImageGenerator(spatial_dims, 2, 1, channels=(4, 8), up_ops=("nearest_conv3", "linear_conv3"), padding_mode="zeros")
+    framed = MaskToImageGenerator(
+        spatial_dims, 2, 1, channels=(4, 8), up_ops=("nearest_conv3", "linear_conv3"), padding_mode="zeros"
+    )
     framed.load_state_dict(uniform.state_dict())
     assert (framed(mask) - framed(mask).mean()).abs().max() > 1e-3  # zero padding marks the border

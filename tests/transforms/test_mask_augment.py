@@ -52,6 +52,8 @@ def test_integer_dtype_is_kept_and_wrong_rank_is_explained():
 
 
 def test_flip_only_mirrors():
-    aug = RandMaskAugment(2, flip_prob=1.0, rotate_range=0, scale_range=(1, 1), translate_range=0, shear_range=0, elastic_magnitude=0)
+    aug = RandMaskAugment(
+        2, flip_prob=1.0, rotate_range=0, scale_range=(1, 1), translate_range=0, shear_range=0, elastic_magnitude=0
+    )
     m = torch.from_numpy(np.arange(16.0).reshape(1, 4, 4))
     torch.testing.assert_close(aug(m), m.flip(1).flip(2))
