@@ -93,6 +93,15 @@ class Split:
         bundle.configs["train"] = cfg
 
 
+def _segmenter_loader(load_path: str) -> Config:
+    return {
+        "_target_": "CheckpointLoader",
+        "load_path": load_path,
+        "load_dict": {"model": "@network"},
+        "map_location": "@device",
+    }
+
+
 @dataclass(frozen=True)
 class Evaluate:
     """``evaluate.yaml``, an overlay on train: per-case Dice, IoU and HD95 of the held-out cases (or of
@@ -114,12 +123,7 @@ class Evaluate:
             },
             "validate#evaluator#additional_metrics": "@validate#additional_metrics",
             "validate#handlers": [
-                {
-                    "_target_": "CheckpointLoader",
-                    "load_path": "$monai_genseg.bundle.checkpoint_to_evaluate(@ckpt_dir, @eval_checkpoint)",
-                    "load_dict": {"model": "@network"},
-                    "map_location": "@device",
-                },
+                _segmenter_loader("$monai_genseg.bundle.checkpoint_to_evaluate(@ckpt_dir, @eval_checkpoint)"),
                 {"_target_": "StatsHandler", "iteration_log": False},
                 {
                     "_target_": "monai_genseg.handlers.CaseMetricsWriter",
@@ -210,12 +214,7 @@ class Inference:
                 ],
             },
             "handlers": [
-                {
-                    "_target_": "CheckpointLoader",
-                    "load_path": "$@ckpt_dir + '/model.pt'",
-                    "load_dict": {"model": "@network"},
-                    "map_location": "@device",
-                },
+                _segmenter_loader("$@ckpt_dir + '/model.pt'"),
                 {"_target_": "StatsHandler", "iteration_log": False},
             ],
             "evaluator": {
