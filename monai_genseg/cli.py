@@ -5,12 +5,14 @@ python -m monai.bundle run --config_file bundles/liver3d/configs/train.yaml [--d
 
 from __future__ import annotations
 
+import inspect
 import sys
 import tempfile
 
 import fire
 
-from monai_genseg.bundle import RECIPES, STANDARD, Inference, compose, get_recipe, write
+from monai_genseg import errors
+from monai_genseg.bundle import RECIPES, STANDARD, Inference, compose, flag, get_recipe, whole, write
 from monai_genseg.data import NUM_LABELED, NUM_VAL, demo_dataset, load_datalist, require_valid_dataset
 from monai_genseg.data.checks import DataCheckError
 from monai_genseg.data.converters import convert_busi, convert_montgomery
@@ -20,6 +22,7 @@ def init(bundle: str, dest: str = "bundles", overwrite: bool = False) -> str:
     """Write bundle BUNDLE (or 'all' of them) to DEST/BUNDLE, ready for python -m monai.bundle run. An existing
     bundle there is refused unless OVERWRITE; then only its configs and docs are rewritten (models/ and eval/ stay)."""
     names = sorted(RECIPES) if bundle == "all" else [get_recipe(bundle).name]
+    overwrite = flag("overwrite", overwrite)
     written = [write(compose(get_recipe(name), *STANDARD), dest, overwrite=overwrite) for name in names]
     return "\n".join(f"wrote {path}" for path in written)
 
@@ -30,6 +33,7 @@ def demo_data(task: str = "liver3d", output_dir: str | None = None, num_cases: i
 
     if task not in WRITERS:
         raise ValueError(f"no demo dataset for task '{task}'; available: {sorted(WRITERS)}.")
+    num_cases, seed = whole("num_cases", num_cases, 1), whole("seed", seed)
     if output_dir is None:
         return demo_dataset(task, seed=seed, num_cases=num_cases)
     return str(WRITERS[task][0](output_dir, num_cases=num_cases, seed=seed))
@@ -41,6 +45,7 @@ def check_data(
     """Check DATASET_DIR (MSD folder, images/ + masks/ folder, or datalist JSON) for BUNDLE: every problem
     of the cases a run would use, one per line; exit status 1 if there is any."""
     r = get_recipe(bundle)
+    num_labeled, num_val, seed = whole("num_labeled", num_labeled, 1), whole("num_val", num_val, 1), whole("seed", seed)
     datalist = load_datalist(dataset_dir, check_files=False)
     try:
         report = require_valid_dataset(
@@ -51,6 +56,7 @@ def check_data(
             num_required=num_labeled + num_val,
             seed=seed,
             source=dataset_dir,
+            value_range=r.value_range,
         )
     except DataCheckError as e:
         print(e, file=sys.stderr)
@@ -109,7 +115,7 @@ def auto3dseg_template(dest: str, overwrite: bool = False) -> str:
     then AutoRunner(templates_path_or_url=DEST) runs it with them (docs/auto3dseg.md)."""
     from monai_genseg.auto3dseg import copy_template
 
-    return f"wrote {copy_template(dest, overwrite=overwrite)}"
+    return f"wrote {copy_template(dest, overwrite=flag('overwrite', overwrite))}"
 
 
 def monailabel_bundle(
@@ -120,7 +126,7 @@ def monailabel_bundle(
     --conf models NAME (docs/monailabel.md)."""
     from monai_genseg.monailabel import prepare_bundle
 
-    return f"wrote {prepare_bundle(name, dest, scale=scale, model=model, overwrite=overwrite)}"
+    return f"wrote {prepare_bundle(name, dest, scale=scale, model=model, overwrite=flag('overwrite', overwrite))}"
 
 
 def zoo_package(
@@ -138,6 +144,7 @@ def zoo_package(
     from monai_genseg.model_zoo import package_for_zoo
 
     extra = (torchscript,) if torchscript else ()
+    overwrite = flag("overwrite", overwrite)
     target = package_for_zoo(name, dest, model, scale=scale, url_base=url_base, extra_models=extra, overwrite=overwrite)
     listed = " (large files in large_files.yml)" if (target / "large_files.yml").exists() else ""
     return f"wrote {target}{listed}"
@@ -159,23 +166,45 @@ def bundles() -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    fire.Fire(
-        {
-            "init": init,
-            "bundles": bundles,
-            "demo-data": demo_data,
-            "check-data": check_data,
-            "synthesize": synthesize,
-            "export": export,
-            "zoo-package": zoo_package,
-            "monailabel-bundle": monailabel_bundle,
-            "auto3dseg-template": auto3dseg_template,
-            "convert-busi": convert_busi_cmd,
-            "convert-montgomery": convert_montgomery_cmd,
-        },
-        name="monai-genseg",
-    )
+COMMANDS = {
+    "init": init,
+    "bundles": bundles,
+    "demo-data": demo_data,
+    "check-data": check_data,
+    "synthesize": synthesize,
+    "export": export,
+    "zoo-package": zoo_package,
+    "monailabel-bundle": monailabel_bundle,
+    "auto3dseg-template": auto3dseg_template,
+    "convert-busi": convert_busi_cmd,
+    "convert-montgomery": convert_montgomery_cmd,
+}
+
+
+def unknown_option(argv: list[str]) -> str | None:
+    """One line naming a misspelt ``--option`` of the command in ``argv`` and the options it takes (fire would
+    hand it to the command's result, a string, and list Python's string methods)."""
+    if not argv or argv[0] not in COMMANDS:
+        return None
+    params = inspect.signature(COMMANDS[argv[0]]).parameters
+    for arg in argv[1:]:
+        if not arg.startswith("--") or arg in ("--help", "--"):
+            continue
+        name = arg[2:].split("=", 1)[0].replace("-", "_")
+        if name not in params and not (name.startswith("no") and name[2:] in params):
+            options = ", ".join(f"--{p}" for p in params)
+            return f"monai-genseg {argv[0]}: unknown option {arg.split('=', 1)[0]}; it takes {options}"
+    return None
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    errors.install()  # a user's mistake inside a command: one line, no traceback
+    problem = unknown_option(argv)
+    if problem:
+        print(problem, file=sys.stderr)
+        sys.exit(2)
+    fire.Fire(COMMANDS, command=argv, name="monai-genseg")
 
 
 if __name__ == "__main__":

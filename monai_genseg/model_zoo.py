@@ -8,26 +8,18 @@ prints each bundle's weight size per preset: the full-size (``gpu``) ones all ta
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 from pathlib import Path
 
 import yaml
 
+from monai_genseg.atomic import md5sum
 from monai_genseg.bundle import RECIPES, STANDARD, Inference, ModelZoo, compose, get_recipe, write
 
 ZOO_FILE_LIMIT = (
     25_000_000  # bytes: the zoo's "no larger than 25MB", read strictly; larger files go through large_files.yml
 )
-
-
-def md5sum(path: str | os.PathLike) -> str:
-    digest = hashlib.md5()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def package_for_zoo(

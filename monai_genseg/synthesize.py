@@ -10,6 +10,7 @@ from monai.bundle import ConfigParser
 from monai.transforms import DivisiblePad, LoadImage, Resize
 
 from monai_genseg.bundle import IMAGE_PATTERNS, compose, get_recipe
+from monai_genseg.data.checks import check_masks
 from monai_genseg.data.datalist import file_stem
 from monai_genseg.handlers.synthetic_saver import write_pair_item
 from monai_genseg.networks import one_hot_mask
@@ -24,7 +25,13 @@ def load_generator(bundle: str, checkpoint: str | os.PathLike, scale: str = "cpu
         raise ValueError(
             f"{checkpoint}: not a GenSeg training checkpoint (no 'generator' entry); use models/genseg_checkpoint.pt."
         )
-    generator.load_state_dict(state["generator"])
+    try:
+        generator.load_state_dict(state["generator"])
+    except RuntimeError as e:
+        first = str(e).strip().splitlines()[0]
+        raise ValueError(
+            f"{checkpoint}: its generator does not fit bundle {bundle} at --scale {scale} ({first})."
+        ) from e
     return generator.eval()
 
 
@@ -36,9 +43,12 @@ def synthesize(
     3D pairs are NIfTI with the mask's affine, 2D pairs PNG; existing files are never overwritten.
     """
     recipe = get_recipe(bundle)
+    if isinstance(num, bool) or not isinstance(num, int) or num < 1:
+        raise ValueError(f"--num {num!r} is not a whole number >= 1 (synthetic pairs per mask).")
     files = sorted({str(p) for pattern in IMAGE_PATTERNS for p in Path(masks).expanduser().glob(pattern)})
     if not files:
         raise FileNotFoundError(f"{masks}: no mask files ({', '.join(IMAGE_PATTERNS)}).")
+    check_masks(files, recipe.spatial_dims, recipe.num_classes)
     generator = load_generator(bundle, checkpoint, scale)
     levels = len(generator.down)
     augment = RandMaskAugment(recipe.spatial_dims, flip_prob=recipe.flip_prob)

@@ -127,3 +127,38 @@ def test_monailabel_bundle_and_auto3dseg_template_commands(tmp_path):
     }
     help_text = _cli("--help")
     assert "monailabel-bundle" in help_text.stdout + help_text.stderr
+
+
+def _one_line_error(proc, expected: str) -> None:
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert expected in proc.stderr.strip().splitlines()[0], proc.stderr[-2000:]
+
+
+def test_command_mistakes_are_one_line(tmp_path):
+    demo = demo_data("skin_lesion2d", output_dir=str(tmp_path / "skin"), num_cases=3)
+    _one_line_error(
+        _cli("check-data", demo, "--num_labeled", "-3", "--num_val", "0"), "--num_labeled -3 is not a whole number >= 1"
+    )
+    _one_line_error(
+        _cli("check-data", demo, "--nmu_labeled", "3"),
+        "monai-genseg check-data: unknown option --nmu_labeled; it takes --dataset_dir, --bundle, --num_labeled",
+    )
+    _one_line_error(_cli("export", "polyp2d", "--scale", "tpu"), "--scale 'tpu' is not one of ['cpu', 'gpu']")
+    _one_line_error(_cli("init", "liver4d", str(tmp_path)), "unknown bundle 'liver4d'")
+
+
+def test_synthesize_refuses_what_is_not_a_mask_before_loading_the_generator(tmp_path):
+    skin = demo_data("skin_lesion2d", output_dir=str(tmp_path / "skin"), num_cases=2)
+    ckpt = _fake_checkpoint("skin_lesion2d", tmp_path / "skin.pt")
+    out = str(tmp_path / "out")
+    _one_line_error(
+        _cli("synthesize", "skin_lesion2d", ckpt, f"{skin}/masks", out, "--num", "0"), "--num 0 is not a whole number"
+    )
+    proc = _cli("synthesize", "skin_lesion2d", ckpt, f"{skin}/images", out)  # photographs given as masks
+    _one_line_error(proc, "DataCheckError: 2 problem(s) in the masks")
+    assert "an image rather than a mask?" in proc.stderr
+    hip = demo_data("hippocampus3d", output_dir=str(tmp_path / "hip"), num_cases=1)
+    proc = _cli("synthesize", "hippocampus3d", ckpt, f"{skin}/masks", out)
+    _one_line_error(proc, "DataCheckError")
+    assert "mask is 2D (96, 96) but this bundle is 3D" in proc.stderr and hip
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())

@@ -129,6 +129,8 @@ def network_def(r: Recipe) -> Config:
 def data_check(r: Recipe, data: str, **extra: str) -> str:
     """The expression that checks ``data`` against the recipe before anything trains or runs."""
     args = f"spatial_dims={r.spatial_dims}, num_classes=@num_classes, image_channels={r.image_channels}"
+    if r.value_range is not None:
+        args += f", value_range={list(r.value_range)}"
     more = "".join(f", {k}={v}" for k, v in extra.items())
     return f"$monai_genseg.data.require_valid_dataset({data}, {args}{more})"
 
@@ -255,7 +257,11 @@ def _checkpointed() -> Config:
     ]
     keys = {"network": "model", "generator_net": "generator", "discriminator_net": "discriminator"}
     saved: Config = {keys.get(n, n): f"@{n}" for n in names}
-    saved["best_metric"] = {"_target_": "monai_genseg.handlers.BestMetricState", "engine": "@validate#evaluator"}
+    saved["best_metric"] = {
+        "_target_": "monai_genseg.handlers.BestMetricState",
+        "engine": "@validate#evaluator",
+        "model_path": "$@ckpt_dir + '/model.pt'",
+    }
     return saved
 
 
@@ -332,8 +338,8 @@ def _train(r: Recipe) -> Config:
                 "filename": "genseg_checkpoint.pt",
                 "save_dict": _checkpointed(),
                 "engine_key": "trainer",
-                "resume": "@resume",
-                "overwrite": "@overwrite",
+                "resume": "$monai_genseg.bundle.flag('resume', @resume)",
+                "overwrite": "$monai_genseg.bundle.flag('overwrite', @overwrite)",
             },
             # last: it runs at the start after every loader, so a resumed run (iteration > 0) skips it
             {
@@ -375,7 +381,7 @@ def _train(r: Recipe) -> Config:
             },
             "feedback_optimizer": "$@feedback_optimizer if @feedback_lr > 0 else None",
             "train_handlers": "@train#handlers",
-            "amp": "@amp",
+            "amp": "$monai_genseg.bundle.flag('amp', @amp)",
         },
     }
 
@@ -411,7 +417,8 @@ def _validate() -> Config:
                 "filename": "model.pt",
                 "save_dict": {"model": "@network"},
                 "save_key_metric": True,
-                "overwrite": "$@resume or @overwrite",
+                "overwrite": "$monai_genseg.bundle.flag('resume', @resume) or "
+                "monai_genseg.bundle.flag('overwrite', @overwrite)",
             },
         ],
         "evaluator": {
@@ -423,7 +430,7 @@ def _validate() -> Config:
             "postprocessing": "@validate#postprocessing",
             "key_val_metric": "@validate#key_metric",
             "val_handlers": "@validate#handlers",
-            "amp": "@amp",
+            "amp": "$monai_genseg.bundle.flag('amp', @amp)",
         },
     }
 
@@ -437,8 +444,15 @@ def core(r: Recipe) -> Config:
     cfg["train"] = _train(r)
     cfg["validate"] = _validate()
     cfg["initialize"] = [
+        # every run option checked at once, bundle_root held for this run, one-line errors
+        "$monai_genseg.bundle.start_run(@bundle_root, @mode, @scale, @presets, resume=@resume, overwrite=@overwrite, "
+        "seed=@seed, train_on_val=@train_on_val)",
         # the cases this run reads, also when MONAI Label or Auto3DSeg give them instead of the split
-        data_check(r, "@train#dataset#data + @validate#dataset#data", source="'the training and validation cases'"),
+        data_check(
+            r,
+            "monai_genseg.bundle.cases_to_check(@train#dataset#data, @validate#dataset#data)",
+            source="'the training and validation cases'",
+        ),
         "$monai.utils.set_determinism(seed=@seed)",
         "$@train#mask_augment.set_random_state(seed=@seed)",
     ]

@@ -132,6 +132,7 @@ class Evaluate:
                 },
             ],
             "initialize": [
+                "$monai_genseg.bundle.start_run(@bundle_root, @mode, @scale, @presets, seed=@seed)",
                 data_check(bundle.recipe, "@validate#dataset#data", source="'the evaluation cases'"),
                 "$monai.utils.set_determinism(seed=@seed)",
             ],
@@ -216,6 +217,8 @@ class Inference:
             "handlers": [
                 _segmenter_loader("$@ckpt_dir + '/model.pt'"),
                 {"_target_": "StatsHandler", "iteration_log": False},
+                {"_target_": "monai_genseg.handlers.CaseTimer"},
+                {"_target_": "monai_genseg.handlers.ProgressBar", "persist": True},
             ],
             "evaluator": {
                 "_target_": "SupervisedEvaluator",
@@ -228,6 +231,7 @@ class Inference:
                 "amp": True,
             },
             "initialize": [
+                "$monai_genseg.bundle.start_inference(@output_dir, @scale, @presets, overwrite=@overwrite)",
                 data_check(r, "@datalist", source="'the inference inputs'"),
                 "$monai.utils.set_determinism(seed=0)",
                 f"$monai_genseg.bundle.check_prediction_targets(@datalist, @output_dir, 'seg', '{ext}', @overwrite)",

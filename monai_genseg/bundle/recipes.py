@@ -167,6 +167,9 @@ class Recipe:
     intensity_text: str = ""
     presets: Mapping[str, Preset] = field(default_factory=lambda: PRESETS_2D)
     crop_foreground: bool = False
+    value_range: tuple[float, float] | None = (
+        None  # what a fixed intensity window expects; the data check refuses others
+    )
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "presets", MappingProxyType(dict(self.presets)))
@@ -206,6 +209,7 @@ def photo_2d(
         licence=licence,
         layout=LAYOUT_2D + (f". {layout_note}" if layout_note else ""),
         intensity=SCALE_0_255,
+        value_range=(0, 255),
         intensity_text=f"{colour} scaled from 0..255 to [0, 1], resized to the preset size",
     )
 

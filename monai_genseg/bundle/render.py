@@ -161,14 +161,15 @@ Research software; not for clinical use.
 
 
 class _Dumper(yaml.SafeDumper):
-    """Block style for mappings, one-line lists of scalars (``keys: [image, label]``), no YAML anchors."""
+    """Block style for mappings, short lists of scalars on one line (``keys: [image, label]``), no YAML anchors."""
 
     def ignore_aliases(self, data) -> bool:
         return True
 
 
 def _represent_list(dumper: yaml.SafeDumper, data: list):
-    flat = all(isinstance(x, (str, int, float, bool, type(None))) for x in data) and len(data) <= 12
+    scalars = all(isinstance(x, (str, int, float, bool, type(None))) for x in data)
+    flat = scalars and len(data) <= 12 and sum(len(str(x)) + 2 for x in data) <= 100  # else one item a line
     return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=flat)
 
 

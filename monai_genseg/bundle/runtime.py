@@ -7,6 +7,7 @@ import glob
 import os
 import re
 import sys
+import tempfile
 from pathlib import Path
 
 from monai_genseg.data.datalist import IMAGE_SUFFIXES, file_stem
@@ -66,10 +67,16 @@ def cases_to_evaluate(split: dict[str, list], eval_dataset_dir: str | None = Non
     return split["test"]
 
 
+def cases_to_check(train: list[dict], val: list[dict]) -> list[dict]:
+    """The cases a training run reads, each once: the validation cases that ``train_on_val`` put into training
+    are the same entries, and only a file listed twice in the data is a duplicate."""
+    return train + [c for c in val if not any(c is t for t in train)]
+
+
 def choose(option: str, value: str, choices: dict):
     """``choices[value]`` for a string option such as ``augmentation``, or one line naming the option."""
-    if value not in choices:
-        raise ValueError(f"--{option} '{value}' is not one of {sorted(choices)}.")
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"--{option} {value!r} is not one of {sorted(choices)}.")
     return choices[value]
 
 
@@ -79,11 +86,11 @@ def training_cases(split: dict[str, list], mode: str, train_on_val: bool = False
     Only ``baseline`` may train on its validation cases: a user without GenSeg would not hold labels
     back, while the generator's modes read them in the feedback loop (end2end) and for model selection.
     """
-    if train_on_val and mode != "baseline":
+    if flag("train_on_val", train_on_val) and mode != "baseline":
         raise ValueError(
             f"--train_on_val true is for --mode baseline only; mode '{mode}' keeps the validation cases apart."
         )
-    return split["train"] + (split["val"] if train_on_val else [])
+    return split["train"] + (split["val"] if flag("train_on_val", train_on_val) else [])
 
 
 def checkpoint_to_evaluate(ckpt_dir: str, which: str) -> str:
@@ -116,7 +123,7 @@ def check_prediction_targets(
             problems.append(f"{item['image']}: its prediction {target} would overwrite an input image")
         elif target in seen:
             problems.append(f"{item['image']}: its prediction {target} would overwrite that of {seen[target]}")
-        elif os.path.exists(target) and not overwrite:
+        elif os.path.exists(target) and not flag("overwrite", overwrite):
             problems.append(
                 f"{item['image']}: prediction {target} exists already (pass --overwrite true to replace it)"
             )
@@ -136,3 +143,89 @@ def handlers_for_rank(handlers: list, rank: int) -> list:
 
     every_rank = (ValidationHandler, CheckpointLoader, AtomicCheckpointSaver, GeneratorWarmup)
     return list(handlers) if rank == 0 else [h for h in handlers if isinstance(h, every_rank)]
+
+
+FLAG_WORDS = {"true": True, "yes": True, "1": True, "on": True, "false": False, "no": False, "0": False, "off": False}
+
+
+def flag(option: str, value: object) -> bool:
+    """A run option's boolean: ``true``/``false`` (also yes/no, 1/0, on/off, any case), or one line naming it.
+
+    MONAI's runner hands ``--overwrite false`` over as the string "false", which Python counts as true.
+    """
+    if isinstance(value, bool):
+        return value
+    word = str(value).strip().lower()
+    if word not in FLAG_WORDS:
+        raise ValueError(f"--{option} {value!r} is not true or false (also accepted: yes/no, 1/0, on/off).")
+    return FLAG_WORDS[word]
+
+
+def whole(option: str, value: object, minimum: int = 0) -> int:
+    """A run option's whole number >= ``minimum``, or one line naming it."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"--{option} {value!r} is not a whole number >= {minimum}.")
+    return value
+
+
+def start_run(
+    bundle_root: str,
+    mode: str,
+    scale: str,
+    presets: dict,
+    resume: object = False,
+    overwrite: object = False,
+    seed: object = 0,
+    train_on_val: object = False,
+    lock: bool = True,
+) -> None:
+    """The first thing a training run does: check every run option at once, one line each, then hold
+    ``bundle_root`` for this run (which also proves it writable), turn errors into one line, and let
+    SIGTERM unwind like Ctrl-C so no partial file is left."""
+    from monai_genseg import errors
+    from monai_genseg.engines.genseg_trainer import MODES
+    from monai_genseg.runlock import acquire_run_lock
+
+    errors.install()
+    problems = []
+    checks = [
+        lambda: choose("mode", mode, MODES),
+        lambda: choose("scale", scale, presets),
+        lambda: flag("resume", resume),
+        lambda: flag("overwrite", overwrite),
+        lambda: flag("train_on_val", train_on_val),
+        lambda: whole("seed", seed),
+    ]
+    for check in checks:
+        try:
+            check()
+        except ValueError as e:
+            problems.append(str(e))
+    if problems:
+        raise ValueError("\n".join(problems))
+    if lock and not _other_rank():
+        acquire_run_lock(bundle_root)
+
+
+def _other_rank() -> bool:
+    import torch.distributed as dist
+
+    return dist.is_available() and dist.is_initialized() and dist.get_rank() > 0
+
+
+def start_inference(output_dir: str, scale: str, presets: dict, overwrite: object = False) -> None:
+    """The first thing inference does: check its options, turn errors into one line, and prove ``output_dir``
+    writable before the first scan is segmented (not when the first prediction is saved)."""
+    from monai_genseg import errors
+
+    errors.install()
+    choose("scale", scale, presets)
+    flag("overwrite", overwrite)
+    try:
+        Path(output_dir).mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=output_dir, prefix=".write_probe"):
+            pass
+    except OSError as e:
+        raise OSError(
+            f"{output_dir}: cannot write predictions there ({e.strerror or e}); pass another --output_dir"
+        ) from e

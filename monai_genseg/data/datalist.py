@@ -51,9 +51,10 @@ def split_cases(
 
     The same seed gives the same cases in baseline, separate and end2end runs, so they compare fairly.
     """
+    for option, value in (("num_labeled", num_labeled), ("num_val", num_val)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"--{option} {value!r} is not a whole number >= 1.")
     needed = num_labeled + num_val
-    if num_labeled < 1 or num_val < 1:
-        raise ValueError(f"num_labeled and num_val must be at least 1, got {num_labeled} and {num_val}.")
     if len(datalist) < needed:
         raise ValueError(
             f"{source}: needs num_labeled + num_val = {num_labeled} + {num_val} = {needed} labelled cases, "

@@ -1,4 +1,5 @@
 from .case_metrics import CaseMetricsWriter
+from .case_timer import CaseTimer
 from .checkpoint import AtomicCheckpointSaver, BestMetricState, RandomStates, atomic_torch_save
 from .gallery import SyntheticGallery
 from .genotype import GenotypeLogger
@@ -11,6 +12,7 @@ __all__ = [
     "AtomicCheckpointSaver",
     "BestMetricState",
     "CaseMetricsWriter",
+    "CaseTimer",
     "GeneratorWarmup",
     "GenotypeLogger",
     "ProgressBar",

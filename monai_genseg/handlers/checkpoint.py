@@ -13,7 +13,7 @@ import torch
 from ignite.engine import Engine, Events
 from ignite.handlers import Checkpoint
 
-from monai_genseg.atomic import atomic_write
+from monai_genseg.atomic import atomic_write, md5sum
 
 
 def atomic_torch_save(obj, path: str | os.PathLike) -> None:
@@ -54,23 +54,44 @@ class RandomStates:
             torch.cuda.set_rng_state_all(state["cuda"])
 
 
+class CheckpointMismatch(ValueError):
+    """A file beside a checkpoint is not the one the checkpoint recorded."""
+
+
 class BestMetricState:
     """An evaluator's best key metric as a ``state_dict``, so that a resumed run keeps comparing against
     the best so far: without it the first validation after a resume would replace ``model.pt`` with a
-    worse model."""
+    worse model.
 
-    def __init__(self, engine: Engine) -> None:
+    With ``model_path`` (the best model's file, ``model.pt``) it also records that file's md5, and a
+    resume refuses a file that changed since: a run stopped between writing ``model.pt`` and its
+    checkpoint (a full disk, say) would otherwise keep a best model the checkpoint knows nothing of.
+    """
+
+    def __init__(self, engine: Engine, model_path: str | os.PathLike | None = None) -> None:
         self.engine = engine
+        self.model_path = None if model_path is None else Path(model_path)
 
     def state_dict(self) -> dict:
-        return {
+        state = {
             "best_metric": float(self.engine.state.best_metric),
             "best_metric_epoch": int(self.engine.state.best_metric_epoch),
         }
+        if self.model_path is not None:
+            state["model_md5"] = self._md5()
+        return state
 
     def load_state_dict(self, state: Mapping) -> None:
+        if self.model_path is not None and "model_md5" in state and state["model_md5"] != self._md5():
+            raise CheckpointMismatch(
+                f"{self.model_path} changed after this checkpoint was saved (the run stopped between the two saves, "
+                "e.g. on a full disk)"
+            )
         self.engine.state.best_metric = state["best_metric"]
         self.engine.state.best_metric_epoch = state["best_metric_epoch"]
+
+    def _md5(self) -> str:
+        return md5sum(self.model_path) if self.model_path is not None and self.model_path.exists() else ""
 
 
 def _numpy_state(state: tuple) -> dict:
@@ -88,6 +109,11 @@ def _numpy_tuple(state: Mapping) -> tuple:
 
 def _python_state(state: tuple) -> list:
     return [state[0], list(state[1]), state[2]]
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0][:200] if text else type(e).__name__
 
 
 class AtomicCheckpointSaver:
@@ -133,6 +159,7 @@ class AtomicCheckpointSaver:
         self.engine_key = engine_key
         self.resume = resume
         self.overwrite = overwrite
+        self._finished = False  # resumed from a run that had taken all its iterations
         self.logger = logging.getLogger("AtomicCheckpointSaver")
 
     def attach(self, engine: Engine) -> None:
@@ -152,16 +179,41 @@ class AtomicCheckpointSaver:
             engine.add_event_handler(Events.COMPLETED, self)
 
     def load(self, engine: Engine) -> None:
-        """Restore every object from the checkpoint, if there is one; the run continues where it stopped."""
+        """Restore every object from the checkpoint, if there is one; the run continues where it stopped.
+
+        A checkpoint that cannot be read, that holds other networks, or whose best model changed is refused
+        with one line naming it; one whose run had finished says so, and the run ends with nothing to do.
+        """
         if not self.path.exists():
             self.logger.info(f"no checkpoint at {self.path}; starting from scratch.")
             return
-        checkpoint = torch.load(self.path, map_location="cpu", weights_only=True)
+        try:
+            checkpoint = torch.load(self.path, map_location="cpu", weights_only=True)
+        except Exception as e:
+            raise ValueError(
+                f"{self.path}: cannot resume from it, the file is unreadable (truncated or not a "
+                f"checkpoint: {_first_line(e)}); pass --overwrite true to start over."
+            ) from e
         max_epochs = engine.state.max_epochs
-        Checkpoint.load_objects(to_load=self.save_dict, checkpoint=checkpoint)
+        try:
+            Checkpoint.load_objects(to_load=self.save_dict, checkpoint=checkpoint)
+        except CheckpointMismatch as e:
+            raise ValueError(f"{self.path}: cannot resume from it, {e}; pass --overwrite true to start over.") from e
+        except (KeyError, RuntimeError, ValueError) as e:
+            raise ValueError(
+                f"{self.path}: cannot resume from it, it was saved by another bundle or preset "
+                f"({_first_line(e)}); pass the --scale it was trained with, or --overwrite true."
+            ) from e
         if engine.state.epoch > max_epochs:
             raise ValueError(f"{self.path} is at epoch {engine.state.epoch}, beyond max_epochs {max_epochs}.")
         engine.state.max_epochs = max_epochs
+        if engine.state.iteration >= max_epochs * engine.state.epoch_length:
+            self._finished = True
+            self.logger.info(
+                f"{self.path}: that run finished all {engine.state.iteration} iterations; nothing to "
+                "resume (pass --overwrite true to train again)."
+            )
+            return
         self.logger.info(f"resumed from {self.path} at epoch {engine.state.epoch}, iteration {engine.state.iteration}")
 
     def _on_new_best(self, engine: Engine) -> None:
@@ -171,6 +223,8 @@ class AtomicCheckpointSaver:
     def __call__(self, engine: Engine | None = None) -> None:
         if torch.distributed.is_available() and torch.distributed.is_initialized() and torch.distributed.get_rank() > 0:
             return  # the replicas are identical: rank 0 writes, every rank loads when resuming
+        if self._finished:
+            return  # a resumed run that had nothing left to do rewrites nothing
         states = {k: v.state_dict() for k, v in self.save_dict.items()}  # type: ignore[attr-defined]
         atomic_torch_save(next(iter(states.values())) if len(states) == 1 else states, self.path)
         self.logger.info(f"saved checkpoint {self.path}")

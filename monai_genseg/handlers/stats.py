@@ -19,8 +19,11 @@ LOSS_KEYS = (
 )
 
 
-def output_items(output: dict | list[dict]) -> list[dict[str, Any]]:
-    """The trainer output as one dict per batch item, whether or not the trainer decollated it."""
+def output_items(output: dict | list[dict] | None) -> list[dict[str, Any]]:
+    """The trainer output as one dict per batch item, whether or not the trainer decollated it; none before the
+    first iteration (a resumed run that had nothing left to do)."""
+    if output is None:
+        return []
     return list(output) if isinstance(output, (list, tuple)) else Decollated(keys=None, detach=True)(output)
 
 

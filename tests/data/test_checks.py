@@ -156,3 +156,66 @@ def test_3d_volume_given_to_a_2d_bundle_and_image_only_cases(tmp_path):
     report = check_dataset([case], spatial_dims=2, num_classes=2, image_channels=1)
     assert f"{case['image']}: image is 3D (16, 16, 8) but this bundle is 2D" in report.errors
     assert check_dataset([{"image": case["image"]}], spatial_dims=3, num_classes=2, image_channels=1).errors == []
+
+
+def _png(path: Path, array: np.ndarray) -> str:
+    from PIL import Image
+
+    Image.fromarray(array).save(path)
+    return str(path)
+
+
+def test_images_outside_the_bundles_window_are_refused(tmp_path):
+    """A 2D bundle scales 0..255 to [0, 1]: 16-bit, 0..1 float or Hounsfield images would saturate or go black."""
+    mask = np.zeros((32, 32), np.uint8)
+    mask[8:20, 8:20] = 255
+    label = _png(tmp_path / "mask.png", mask)
+    sixteen = _png(tmp_path / "sixteen.png", (np.arange(32 * 32).reshape(32, 32) * 60).astype(np.uint16))
+    eight = _png(tmp_path / "eight.png", (np.arange(32 * 32).reshape(32, 32) % 256).astype(np.uint8))
+    unit = tmp_path / "unit.nii.gz"
+    _save(unit, np.linspace(0, 1, 32 * 32, dtype=np.float32).reshape(32, 32), np.eye(4))
+    hounsfield = tmp_path / "hu.nii.gz"
+    _save(hounsfield, np.linspace(-1000, 200, 32 * 32, dtype=np.float32).reshape(32, 32), np.eye(4))
+    flat_label = tmp_path / "mask.nii.gz"
+    _save(flat_label, (mask > 0).astype(np.uint8), np.eye(4))
+    cases = [
+        {"image": sixteen, "label": label},
+        {"image": eight, "label": label},
+        {"image": str(unit), "label": str(flat_label)},
+        {"image": str(hounsfield), "label": str(flat_label)},
+    ]
+    report = check_dataset(cases, spatial_dims=2, num_classes=2, image_channels=1, value_range=(0, 255))
+    text = "\n".join(report.errors)
+    assert "sixteen.png: 16-bit uint16 image with values up to 61380" in text and "convert it to 8 bits" in text
+    assert "unit.nii.gz: floating-point image within 0..1" in text
+    assert "hu.nii.gz: values down to -1000 (Hounsfield units?)" in text
+    assert "eight.png" not in text and len(report.errors) == 3
+    # without a fixed window (an MR bundle normalises per volume) the same files pass
+    assert not check_dataset(cases[2:3], spatial_dims=2, num_classes=2, image_channels=1).errors
+
+
+def test_duplicates_and_an_image_given_as_its_own_label_are_refused(tmp_path):
+    a, b = _good(tmp_path, "a"), _good(tmp_path, "b")
+    twice = {"image": str(tmp_path / "." / "a_img.nii.gz"), "label": a["label"]}  # the same file, spelt otherwise
+    itself = {"image": b["image"], "label": b["image"]}
+    report = check_dataset([a, b, twice, itself], spatial_dims=3, num_classes=3, image_channels=1)
+    text = "\n".join(report.errors)
+    assert "a_img.nii.gz: listed twice (cases 0 and 2)" in text
+    assert "b_img.nii.gz: listed twice" in text and "the same file is given as image and as label" in text
+
+
+def test_a_direction_mismatch_is_named_as_such(tmp_path):
+    case = _good(tmp_path, "flip")
+    flipped = np.diag([-2.0, 2.0, 3.0, 1.0])  # same spacing and origin, first axis reversed
+    _save(Path(case["label"]), nib.load(case["label"]).get_fdata().astype(np.uint8), flipped)
+    (error,) = check_dataset([case], spatial_dims=3, num_classes=3, image_channels=1).errors
+    assert "geometry differ (direction" in error and "a flipped or swapped axis" in error
+    assert "spacing" not in error and "origin" not in error  # only what differs is shown
+
+
+def test_an_image_given_as_a_mask_is_named(tmp_path):
+    case = _good(tmp_path, "mri")
+    image = nib.load(case["image"]).get_fdata()
+    _save(Path(case["label"]), np.clip(image, 0, 250).astype(np.uint8))
+    (error,) = check_dataset([case], spatial_dims=3, num_classes=3, image_channels=1).errors
+    assert "mri_lab.nii.gz:" in error and "an image rather than a mask?" in error

@@ -1,5 +1,7 @@
 """3D bundles read NRRD, MHA and DICOM series like NIfTI: same voxels, same RAS geometry."""
 
+import shutil
+
 import nibabel as nib
 import numpy as np
 import pytest
@@ -51,6 +53,11 @@ def test_formats_load_like_nifti(volume, name):
 
 def test_nifti_still_goes_to_nibabel_and_checks_read_every_format(volume):
     assert not SimpleITKReader().verify_suffix(str(volume / "vol.nii.gz"))
-    cases = [{"image": str(volume / n), "label": str(volume / n)} for n in ("vol.nrrd", "vol.mha", "dicom")]
+    labels = volume / "labels"  # copies: one file given as image and label is refused (a user's mistake)
+    labels.mkdir()
+    for n in ("vol.nrrd", "vol.mha"):
+        shutil.copy(volume / n, labels / n)
+    shutil.copytree(volume / "dicom", labels / "dicom")
+    cases = [{"image": str(volume / n), "label": str(labels / n)} for n in ("vol.nrrd", "vol.mha", "dicom")]
     report = check_dataset(cases, spatial_dims=3, num_classes=1000, image_channels=1)
     assert report.errors == []
