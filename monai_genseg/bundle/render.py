@@ -16,6 +16,7 @@ import yaml
 from monai_genseg import __version__
 from monai_genseg.atomic import atomic_write_text
 from monai_genseg.bundle.layers import Bundle
+from monai_genseg.bundle.measured import MEASURED
 from monai_genseg.bundle.recipes import Recipe
 from monai_genseg.data.datalist import NUM_LABELED, NUM_VAL
 
@@ -107,6 +108,7 @@ def bundle_readme(r: Recipe) -> str:
         resampled = f"resampled to {spacing} mm (gpu); patches"
     else:
         resampled = "images resized to"
+    measured = f"\n## Measured on real data\n\n{MEASURED[r.name].strip()}\n" if r.name in MEASURED else ""
     return f"""# {r.name}: GenSeg for {r.task[0].lower()}{r.task[1:]}
 
 A {r.spatial_dims}D UNet segmenter trained with GenSeg from a few labelled {r.modality} {"volumes" if r.spatial_dims == 3 else "images"}.
@@ -153,7 +155,7 @@ layout, e.g. another dataset of the same task), writing per-case Dice, IoU and H
 affine, intensity scale/shift, noise (`--augmentation standard`), or the generator's mask geometry
 applied to image and label together (`--augmentation strong`). Validation and inference: sliding window; predictions are
 written in the input's geometry ({"NIfTI" if r.spatial_dims == 3 else "PNG masks, 0/255"}).
-
+{measured}
 ## Disclaimer
 
 Research software; not for clinical use.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import logging
 import math
@@ -13,6 +14,8 @@ import torch
 from ignite.engine import Engine, Events
 from monai.data import MetaTensor
 
+from monai_genseg.atomic import atomic_write_text
+
 
 class CaseMetricsWriter:
     """After an evaluator run, write one row per case with each metric per foreground class and their mean.
@@ -20,6 +23,11 @@ class CaseMetricsWriter:
     It reads ``engine.state.metric_details`` (metrics attached with ``save_details=True``) and the case
     file names from the image meta data. Writes ``<output_dir>/metrics_per_case.csv`` and
     ``metrics.json`` (per-case rows plus the mean and standard deviation over cases).
+
+    A case whose reference has none of a class (a normal breast ultrasound, an ulcer-free photograph) has
+    no Dice for it (MONAI's ``ignore_empty``), so it neither counts as 0 nor as 1 in the mean; it is
+    reported apart instead: ``empty_reference_<class>`` gives how many there were and how many of them the
+    model also left empty (``predicted_empty``), and each row says ``reference_empty_<class>``.
 
     Args:
         output_dir: folder to write to.
@@ -30,20 +38,39 @@ class CaseMetricsWriter:
         self.output_dir = Path(output_dir)
         self.class_names = list(class_names)
         self._cases: list[str] = []
+        self._empty: list[list[bool | None]] = []  # per case, per class: reference empty -> prediction empty?
         self.logger = logging.getLogger("CaseMetricsWriter")
 
     def attach(self, engine: Engine) -> None:
-        engine.add_event_handler(Events.EPOCH_STARTED, lambda e: self._cases.clear())
+        engine.add_event_handler(Events.EPOCH_STARTED, self._reset)
         engine.add_event_handler(Events.ITERATION_COMPLETED, self._collect_names)
         engine.add_event_handler(Events.EPOCH_COMPLETED, self)
 
+    def _reset(self, engine: Engine) -> None:
+        self._cases.clear()
+        self._empty.clear()
+
     def _collect_names(self, engine: Engine) -> None:
+        self._collect_empty(engine.state.output)
         batch = engine.state.batch
         image = batch[0]["image"] if isinstance(batch, list) else batch["image"]
         names = image.meta.get("filename_or_obj") if isinstance(image, MetaTensor) else None
         if names is None:
             names = [f"case_{len(self._cases)}"]
         self._cases.extend([names] if isinstance(names, str) else list(names))
+
+    def _collect_empty(self, output) -> None:
+        """For each item and foreground class: None if the reference has that class, else whether the
+        prediction is empty too (one-hot ``pred`` and ``label``, as the evaluator's postprocessing leaves them)."""
+        items = output if isinstance(output, list) else [output] if isinstance(output, dict) else []
+        for item in items:
+            pred, label = item.get("pred"), item.get("label")
+            if pred is None or label is None or pred.shape[0] != len(self.class_names) + 1:
+                self._empty.append([None] * len(self.class_names))
+                continue
+            self._empty.append(
+                [None if label[c].any() else not bool(pred[c].any()) for c in range(1, len(self.class_names) + 1)]
+            )
 
     def __call__(self, engine: Engine) -> None:
         details = {k: torch.as_tensor(v).float().cpu() for k, v in engine.state.metric_details.items()}
@@ -58,19 +85,28 @@ class CaseMetricsWriter:
                     row[f"{metric}_{name}"] = v
                 finite = [v for v in per_class if math.isfinite(v)]
                 row[f"{metric}_mean"] = sum(finite) / len(finite) if finite else float("nan")
+            empty = self._empty[i] if i < len(self._empty) else [None] * len(self.class_names)
+            for name, predicted_empty in zip(self.class_names, empty):
+                row[f"reference_empty_{name}"] = predicted_empty is not None
             rows.append(row)
         self.output_dir.mkdir(parents=True, exist_ok=True)
         columns = list(rows[0]) if rows else ["case"]
-        with open(self.output_dir / "metrics_per_case.csv", "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=columns)
-            writer.writeheader()
-            writer.writerows(rows)
+        table = io.StringIO(newline="")
+        writer = csv.DictWriter(table, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+        atomic_write_text(self.output_dir / "metrics_per_case.csv", table.getvalue())
         summary = {}
         for col in columns[1:]:
+            if col.startswith("reference_empty_"):
+                continue
             vals = [r[col] for r in rows if math.isfinite(r[col])]
             mean = sum(vals) / len(vals) if vals else float("nan")
             std = math.sqrt(sum((v - mean) ** 2 for v in vals) / len(vals)) if vals else float("nan")
             summary[col] = {"mean": mean, "std": std, "n": len(vals)}
-        with open(self.output_dir / "metrics.json", "w") as f:
-            json.dump({"summary": summary, "cases": rows}, f, indent=4, allow_nan=True)
+        for c, name in enumerate(self.class_names):
+            seen = [e[c] for e in self._empty if e[c] is not None]
+            if seen:
+                summary[f"empty_reference_{name}"] = {"n": len(seen), "predicted_empty": sum(seen)}
+        atomic_write_text(self.output_dir / "metrics.json", json.dumps({"summary": summary, "cases": rows}, indent=4))
         self.logger.info(f"wrote metrics of {len(rows)} cases to {self.output_dir}")

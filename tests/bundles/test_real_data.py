@@ -102,3 +102,89 @@ def test_hippocampus3d_learns_from_8_mri_cases(tmp_path):
     assert (
         summary["val_mean_dice_anterior"]["mean"] > 0.65 and summary["val_mean_dice_posterior"]["mean"] > 0.65
     )  # 0.81, 0.82 measured
+
+
+@pytest.mark.skipif(not (SHARED / "busi" / "images").is_dir(), reason="../shared/data/busi not present")
+def test_breast_us2d_learns_from_40_busi_images_and_reports_normal_cases_apart(tmp_path):
+    summary = _train_and_evaluate(
+        "breast_us2d", tmp_path, SHARED / "busi", num_labeled=40, num_val=8, **BASELINE_RECIPE
+    )
+    empty = summary["empty_reference_lesion"]  # the normal cases: no lesion, so no Dice, counted apart
+    assert empty["n"] > 40 and summary["val_mean_dice_lesion"]["n"] + empty["n"] == 352
+    assert summary["val_mean_dice_lesion"]["mean"] > 0.35
+
+
+@pytest.mark.skipif(not (SHARED / "kvasir" / "train").is_dir(), reason="../shared/data/kvasir not present")
+def test_polyp2d_learns_from_40_kvasir_images(tmp_path):
+    summary = _train_and_evaluate(
+        "polyp2d", tmp_path, SHARED / "kvasir" / "train", num_labeled=40, num_val=8, **BASELINE_RECIPE
+    )
+    assert summary["val_mean_dice_polyp"]["n"] == 452
+    assert summary["val_mean_dice_polyp"]["mean"] > 0.35
+
+
+@pytest.mark.skipif(
+    not (SHARED / "shenzhen_lung" / "images").is_dir(), reason="../shared/data/shenzhen_lung not present"
+)
+def test_lung_xray2d_learns_from_20_shenzhen_images(tmp_path):
+    summary = _train_and_evaluate(
+        "lung_xray2d", tmp_path, SHARED / "shenzhen_lung", num_labeled=20, num_val=4, **BASELINE_RECIPE
+    )
+    assert summary["val_mean_dice_lung"]["n"] == 256
+    assert summary["val_mean_dice_lung"]["mean"] > 0.8
+
+
+@pytest.mark.skipif(
+    not (SHARED / "fetreg_sample" / "images").is_dir(), reason="../shared/data/fetreg_sample not present"
+)
+def test_placenta_vessel2d_runs_on_the_five_fetreg_frames(tmp_path):
+    """Five frames are a smoke test, not a training set: the run must load FetReg's frames (470x470 and
+    450x450 RGB) and score the held-out one."""
+    summary = _train_and_evaluate(
+        "placenta_vessel2d", tmp_path, SHARED / "fetreg_sample", num_labeled=3, num_val=1, **BASELINE_RECIPE
+    )
+    assert summary["val_mean_dice_vessel"]["n"] == 1
+    assert summary["val_mean_dice_vessel"]["mean"] > 0.1
+
+
+@pytest.mark.skipif(
+    not (SHARED / "ircadb_liver" / "dataset.json").is_file(), reason="../shared/data/ircadb_liver not present"
+)
+def test_liver3d_on_real_ct_trains_on_one_volume_and_segments_both_in_their_geometry(tmp_path):
+    import subprocess
+    import sys
+
+    import nibabel as nib
+    import numpy as np
+
+    source = SHARED / "ircadb_liver"
+    split = json.loads((source / "dataset.json").read_text())["training"]
+    held = tmp_path / "validation_case.json"  # the case the split validates on, scored by evaluate.yaml
+    held.write_text(json.dumps([{k: str(source / v) for k, v in split[1].items()}]))
+    summary = _train_and_evaluate(
+        "liver3d", tmp_path, source, held, num_labeled=1, num_val=1, **dict(BASELINE_RECIPE, train_on_val=False)
+    )
+    assert summary["val_mean_dice_liver"]["n"] == 1 and summary["val_mean_dice_liver"]["mean"] > 0.6
+
+    cfg = BUNDLE.parent / "liver3d" / "configs"
+    infer = subprocess.run(
+        [sys.executable, "-m", "monai.bundle", "run", "--config_file", str(cfg / "inference.yaml")]
+        + _cli_args(
+            {
+                "bundle_root": str(tmp_path),
+                "dataset_dir": str(source / "imagesTr"),
+                "output_dir": str(tmp_path / "pred"),
+            }
+        ),
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        errors="replace",
+        timeout=900,
+    )
+    assert infer.returncode == 0, infer.stderr[-3000:]
+    for case in split:
+        image = nib.load(source / case["image"])
+        pred = nib.load(tmp_path / "pred" / Path(case["image"]).name.replace(".nii.gz", "_seg.nii.gz"))
+        assert pred.shape == image.shape and np.allclose(pred.affine, image.affine, atol=1e-3)
+        assert set(np.unique(np.asarray(pred.dataobj)).tolist()) <= {0, 1, 2}

@@ -66,3 +66,43 @@ class _Constant:
         from ignite.engine import Events
 
         engine.add_event_handler(Events.EPOCH_COMPLETED, lambda e: e.state.metrics.__setitem__(name, self.value))
+
+
+def test_case_metrics_report_cases_without_the_class_apart(tmp_path):
+    """A normal scan (no lesion) has no Dice; it must neither count as 0 or 1 nor vanish: it is counted apart,
+    with whether the model left it empty."""
+    import json
+
+    import torch
+    from ignite.engine import Engine
+    from monai.data import MetaTensor
+
+    from monai_genseg.handlers import CaseMetricsWriter
+
+    def onehot(mask):
+        return torch.stack([1 - mask, mask]).float()
+
+    lesion, nothing = torch.zeros(8, 8), torch.zeros(8, 8)
+    lesion[2:5, 2:5] = 1
+    spot = nothing.clone()
+    spot[0, 0] = 1
+    cases = [  # (name, reference, prediction, dice)
+        ("a.png", lesion, lesion, 1.0),
+        ("normal_1.png", nothing, nothing, float("nan")),
+        ("normal_2.png", nothing, spot, float("nan")),
+    ]
+
+    def step(engine, i):
+        name, label, pred, _ = cases[i]
+        image = MetaTensor(torch.zeros(1, 1, 8, 8), meta={"filename_or_obj": [name]})
+        engine.state.batch = {"image": image}
+        engine.state.metric_details = {"val_mean_dice": torch.tensor([[c[3]] for c in cases[: i + 1]])}
+        return [{"pred": onehot(pred), "label": onehot(label)}]
+
+    engine = Engine(step)
+    CaseMetricsWriter(tmp_path, class_names=["lesion"]).attach(engine)
+    engine.run(range(3), max_epochs=1)
+    result = json.loads((tmp_path / "metrics.json").read_text())
+    assert result["summary"]["val_mean_dice_lesion"] == {"mean": 1.0, "std": 0.0, "n": 1}
+    assert result["summary"]["empty_reference_lesion"] == {"n": 2, "predicted_empty": 1}
+    assert [r["reference_empty_lesion"] for r in result["cases"]] == [False, True, True]
