@@ -6,6 +6,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -29,7 +30,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], object]) -
             write(f)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
+        os.chmod(tmp, 0o666 & ~_umask())  # what open() would have given the file
         os.replace(tmp, path)
     except BaseException as e:
         if os.path.exists(tmp):
@@ -59,6 +60,18 @@ def _not_written(path: Path, e: OSError) -> OSError:
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     """:func:`atomic_write` of UTF-8 text."""
     return atomic_write(path, lambda f: f.write(text.encode("utf-8")))
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def atomic_copy(source: str | os.PathLike, target: str | os.PathLike) -> Path:
+    """Copy a file with :func:`atomic_write`: an interrupted copy leaves no partial target."""
+    with open(source, "rb") as src:
+        return atomic_write(target, lambda f: shutil.copyfileobj(src, f, 1 << 20))
 
 
 def md5sum(path: str | os.PathLike) -> str:

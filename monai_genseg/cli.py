@@ -188,10 +188,13 @@ def unknown_option(argv: list[str]) -> str | None:
         return None
     params = inspect.signature(COMMANDS[argv[0]]).parameters
     for arg in argv[1:]:
-        if not arg.startswith("--") or arg in ("--help", "--"):
+        if arg == "--":
+            break  # what follows is fire's own (--trace, --verbose, ...)
+        if not arg.startswith("--") or arg == "--help":
             continue
         name = arg[2:].split("=", 1)[0].replace("-", "_")
-        if name not in params and not (name.startswith("no") and name[2:] in params):
+        shortcut = len(name) == 1 and sum(p.startswith(name) for p in params) == 1  # fire's --d for --dest
+        if name not in params and not shortcut and not (name.startswith("no") and name[2:] in params):
             options = ", ".join(f"--{p}" for p in params)
             return f"monai-genseg {argv[0]}: unknown option {arg.split('=', 1)[0]}; it takes {options}"
     return None

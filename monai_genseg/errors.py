@@ -22,6 +22,7 @@ from monai_genseg.runlock import RunLockError
 USER_ERRORS = (ValueError, OSError, RunLockError)
 PACKAGE = os.path.dirname(os.path.abspath(__file__))
 INTERRUPTED = "interrupted: the files in models/ are whole (the last checkpoint is kept); continue with --resume true"
+_interrupted = "interrupted; no partial file was left"  # what Ctrl-C prints: install(resumable=True) in training
 
 
 def _chain(exc: BaseException | None):
@@ -43,7 +44,7 @@ def user_message(exc: BaseException) -> str | None:
     wrappers skipped; where the package wrapped its own error, the wrapper says more), or None."""
     for e in _chain(exc):
         if isinstance(e, KeyboardInterrupt):
-            return INTERRUPTED
+            return _interrupted
         if isinstance(e, USER_ERRORS) and _raised_here(e) and str(e).strip():
             ours = type(e).__module__.startswith(
                 "monai_genseg"
@@ -58,7 +59,7 @@ def _hook(exc_type: type[BaseException], exc: BaseException, tb: TracebackType |
         sys.__excepthook__(exc_type, exc, tb)
         return
     print(message, file=sys.stderr)
-    if not isinstance(exc, KeyboardInterrupt) and message != INTERRUPTED:
+    if not isinstance(exc, KeyboardInterrupt) and message != _interrupted:
         print("(set MONAI_GENSEG_TRACEBACK=1 for the traceback)", file=sys.stderr)
 
 
@@ -66,8 +67,11 @@ def _terminate(signum: int, frame) -> None:
     raise KeyboardInterrupt  # unwinds like Ctrl-C: partial files are removed, locks released, one line printed
 
 
-def install() -> None:
-    """One-line user errors for this process, and SIGTERM handled like Ctrl-C (main thread only)."""
+def install(resumable: bool = False) -> None:
+    """One-line user errors for this process, and SIGTERM handled like Ctrl-C (main thread only).
+    ``resumable``: a training run, whose interruption line says how to continue it."""
+    global _interrupted
+    _interrupted = INTERRUPTED if resumable else "interrupted; no partial file was left"
     sys.excepthook = _hook
     try:
         signal.signal(signal.SIGTERM, _terminate)

@@ -9,12 +9,11 @@ prints each bundle's weight size per preset: the full-size (``gpu``) ones all ta
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import yaml
 
-from monai_genseg.atomic import md5sum
+from monai_genseg.atomic import atomic_copy, atomic_write_text, md5sum
 from monai_genseg.bundle import RECIPES, STANDARD, Inference, ModelZoo, compose, get_recipe, write
 
 ZOO_FILE_LIMIT = (
@@ -43,7 +42,8 @@ def package_for_zoo(
             ``<url_base>/<file name>`` with its md5 hash, and left out of the package.
         extra_models: more files for ``models/``, e.g. the TorchScript ``model.ts`` from ``monai-genseg export``.
         limit: the size in bytes above which a file goes through ``large_files.yml``.
-        overwrite: rewrite the files of an existing ``dest/<name>``.
+        overwrite: rewrite an existing ``dest/<name>``: its configs and docs, and its ``models/`` and
+            ``large_files.yml`` replaced by what this call packages.
     """
     files = [Path(model), *map(Path, extra_models)]
     for f in files:
@@ -56,6 +56,10 @@ def package_for_zoo(
             f"{sizes}: over the zoo's {limit / 1e6:g} MB limit; pass url_base, the address they will be uploaded to"
         )
     target = write(compose(get_recipe(name), *STANDARD, ModelZoo(), scale=scale), dest, overwrite=overwrite)
+    # a package is what this call puts in it: weights and large_files.yml of an earlier packaging go
+    for stale in [*(target / "models").glob("*"), target / "large_files.yml"]:
+        if stale.is_file():
+            stale.unlink()
     entries = []
     for f in files:
         rel = f"models/{'model.pt' if f == Path(model) else f.name}"
@@ -64,9 +68,9 @@ def package_for_zoo(
                 {"path": rel, "url": f"{url_base.rstrip('/')}/{f.name}", "hash_val": md5sum(f), "hash_type": "md5"}
             )
         else:
-            shutil.copyfile(f, target / rel)
+            atomic_copy(f, target / rel)
     if entries:
-        (target / "large_files.yml").write_text(yaml.safe_dump({"large_files": entries}, sort_keys=False))
+        atomic_write_text(target / "large_files.yml", yaml.safe_dump({"large_files": entries}, sort_keys=False))
     return target
 
 

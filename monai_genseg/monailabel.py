@@ -11,9 +11,9 @@ previous training (:class:`~monai_genseg.bundle.MonaiLabel`). It does that to th
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
+from monai_genseg.atomic import atomic_copy
 from monai_genseg.bundle import STANDARD, MonaiLabel, Overrides, compose, get_recipe, write
 
 
@@ -41,5 +41,5 @@ def prepare_bundle(
     bundle = compose(get_recipe(name), *STANDARD, MonaiLabel(), Overrides(overrides or {}), scale=scale)
     target = write(bundle, dest, overwrite=overwrite)
     if model is not None:
-        shutil.copyfile(model, target / "models" / "model.pt")
+        atomic_copy(model, target / "models" / "model.pt")
     return target

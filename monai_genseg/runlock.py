@@ -43,7 +43,7 @@ def acquire_run_lock(folder: str | os.PathLike, what: str = "training") -> Path:
     checked; the message says how to remove it. Released when the process exits. Taking it also proves
     the folder is writable, before any training: a read-only folder or a full disk is reported here.
     """
-    folder = Path(folder).expanduser()
+    folder = Path(folder).expanduser().resolve()
     path = folder / LOCK_NAME
     if _held.get(path) == os.getpid():
         return path  # this process holds it already (MONAI Label retrains in one server process)
@@ -58,27 +58,52 @@ def acquire_run_lock(folder: str | os.PathLike, what: str = "training") -> Path:
         fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
     except FileExistsError:
         holder = _read(path)
-        host, pid = holder.get("host"), int(holder.get("pid", -1))
-        unreadable = not holder and time.time() - _mtime(path) > 10  # not one being written this moment
-        if unreadable or (host == socket.gethostname() and not _alive(pid)):
-            started = holder.get("started", "?")
-            who = f"PID {pid} (started {started}), which no longer runs" if holder else "no readable owner"
-            logger.warning(f"{path}: stale lock of {who}; taking it over.")
-            path.unlink(missing_ok=True)
-            return acquire_run_lock(folder, what)
-        raise RunLockError(
-            f"{folder} is in use by PID {pid} on host {host} ({holder.get('what', 'a run')} started "
-            f"{holder.get('started', '?')}): wait for it, pass another --bundle_root, "
-            f"or delete {path} if that run is gone."
-        ) from None
+        if not _stale(path, holder):
+            raise RunLockError(
+                f"{folder} is in use by PID {holder.get('pid')} on host {holder.get('host')} "
+                f"({holder.get('what', 'a run')} started {holder.get('started', '?')}): wait for it, "
+                f"pass another --bundle_root, or delete {path} if that run is gone."
+            ) from None
+        who = f"PID {holder.get('pid')} (started {holder.get('started', '?')})" if holder else "no readable owner"
+        logger.warning(f"{path}: stale lock of {who}, which no longer runs; taking it over.")
+        _take_over(path, record)
+        return path
     except OSError as e:
-        raise OSError(
-            e.errno, f"{folder}: cannot write there ({os.strerror(e.errno or errno.EIO)}); pass another --bundle_root"
-        ) from e
-    with os.fdopen(fd, "w") as f:
-        json.dump(record, f)
+        raise _unwritable(folder, e) from e
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(record, f)
+    except OSError as e:
+        path.unlink(missing_ok=True)
+        raise _unwritable(folder, e) from e
     _held[path] = os.getpid()
     return path
+
+
+def _stale(path: Path, holder: dict) -> bool:
+    """A lock whose run cannot be running: its process is gone from this host (or this process's own PID,
+    left by an earlier life of a restarted container), or nobody readable owns it for 10 s."""
+    try:
+        pid = int(holder["pid"])
+    except (KeyError, TypeError, ValueError):
+        return time.time() - _mtime(path) > 10  # not one being written this moment
+    return holder.get("host") == socket.gethostname() and (pid == os.getpid() or not _alive(pid))
+
+
+def _take_over(path: Path, record: dict) -> None:
+    """Replace a stale lock in one rename, then check no other run replaced it at the same moment."""
+    tmp = path.with_name(f"{LOCK_NAME}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(record))
+    os.replace(tmp, path)
+    if _read(path).get("pid") != os.getpid():
+        raise RunLockError(f"{path.parent}: another run took over its stale lock at the same moment; wait for it.")
+    _held[path] = os.getpid()
+
+
+def _unwritable(folder: Path, e: OSError) -> OSError:
+    error = OSError(f"{folder}: cannot write there ({os.strerror(e.errno or errno.EIO)}); pass another --bundle_root")
+    error.errno = e.errno
+    return error
 
 
 def release_run_locks() -> None:

@@ -162,3 +162,11 @@ def test_synthesize_refuses_what_is_not_a_mask_before_loading_the_generator(tmp_
     _one_line_error(proc, "DataCheckError")
     assert "mask is 2D (96, 96) but this bundle is 3D" in proc.stderr and hip
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_fires_own_flags_and_shortcuts_are_not_unknown_options():
+    from monai_genseg.cli import unknown_option
+
+    assert unknown_option(["init", "liver3d", "--", "--trace"]) is None
+    assert unknown_option(["init", "liver3d", "--d", "out"]) is None  # fire's shortcut for --dest
+    assert "unknown option --dset" in unknown_option(["init", "liver3d", "--dset", "out"])

@@ -446,7 +446,7 @@ def core(r: Recipe) -> Config:
     cfg["initialize"] = [
         # every run option checked at once, bundle_root held for this run, one-line errors
         "$monai_genseg.bundle.start_run(@bundle_root, @mode, @scale, @presets, resume=@resume, overwrite=@overwrite, "
-        "seed=@seed, train_on_val=@train_on_val)",
+        "seed=@seed, train_on_val=@train_on_val, amp=@amp)",
         # the cases this run reads, also when MONAI Label or Auto3DSeg give them instead of the split
         data_check(
             r,

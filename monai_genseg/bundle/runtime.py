@@ -3,9 +3,9 @@ to train, evaluate and infer on, which handlers a rank runs."""
 
 from __future__ import annotations
 
+import ast
 import glob
 import os
-import re
 import sys
 import tempfile
 from pathlib import Path
@@ -24,17 +24,31 @@ def default_bundle_root(argv: list[str] | None = None) -> str:
     working directory, as MONAI's own bundles do.
     """
     for path in _config_files(sys.argv if argv is None else argv):
-        folder = Path(path).expanduser().resolve().parent
+        folder = Path(os.path.abspath(os.path.expanduser(path))).parent
         if folder.name == "configs":
             return str(folder.parent)
     return os.getcwd()
 
 
 def _config_files(argv: list[str]) -> list[str]:
-    """The paths given to ``--config_file`` (a path, or a list such as ``"['a.yaml','b.yaml']"``)."""
-    values = [a.split("=", 1)[1] for a in argv if a.startswith("--config_file=")]
-    values += [b for a, b in zip(argv, argv[1:]) if a == "--config_file"]
-    return [p for v in values for p in re.split(r"[\[\]'\",\s]+", v) if p.endswith((".yaml", ".yml", ".json"))]
+    """The paths given to ``--config_file`` (or ``--config-file``): one path (spaces allowed), a list such as
+    ``"['a.yaml','b.yaml']"``, or comma-separated paths, as MONAI's runner reads them."""
+    values = []
+    for k, arg in enumerate(argv):
+        name, _, inline = arg.partition("=")
+        if name in ("--config_file", "--config-file"):
+            values.append(inline if inline else argv[k + 1] if k + 1 < len(argv) else "")
+    files: list[str] = []
+    for value in values:
+        value = value.strip()
+        if value.startswith("["):
+            try:
+                files += [str(v) for v in ast.literal_eval(value)]
+                continue
+            except (ValueError, SyntaxError):
+                value = value.strip("[]")
+        files += [value] if os.path.exists(value) or "," not in value else [v.strip(" '\"") for v in value.split(",")]
+    return [f for f in files if f.endswith((".yaml", ".yml", ".json"))]
 
 
 def image_files(folder: str | os.PathLike) -> list[dict[str, str]]:
@@ -177,7 +191,7 @@ def start_run(
     overwrite: object = False,
     seed: object = 0,
     train_on_val: object = False,
-    lock: bool = True,
+    amp: object = True,
 ) -> None:
     """The first thing a training run does: check every run option at once, one line each, then hold
     ``bundle_root`` for this run (which also proves it writable), turn errors into one line, and let
@@ -186,7 +200,7 @@ def start_run(
     from monai_genseg.engines.genseg_trainer import MODES
     from monai_genseg.runlock import acquire_run_lock
 
-    errors.install()
+    errors.install(resumable=True)
     problems = []
     checks = [
         lambda: choose("mode", mode, MODES),
@@ -194,6 +208,7 @@ def start_run(
         lambda: flag("resume", resume),
         lambda: flag("overwrite", overwrite),
         lambda: flag("train_on_val", train_on_val),
+        lambda: flag("amp", amp),
         lambda: whole("seed", seed),
     ]
     for check in checks:
@@ -203,7 +218,7 @@ def start_run(
             problems.append(str(e))
     if problems:
         raise ValueError("\n".join(problems))
-    if lock and not _other_rank():
+    if not _other_rank():
         acquire_run_lock(bundle_root)
 
 

@@ -18,6 +18,16 @@ def _union(mask_files: list[Path]) -> np.ndarray:
     return np.any(masks, axis=0)
 
 
+def _eight_bit(image: Image.Image) -> Image.Image:
+    """8-bit as the 2D bundles read it: 12/16-bit grey X-rays (Montgomery) scaled from their own range."""
+    if image.mode in ("L", "RGB", "RGBA", "P", "LA"):
+        return image
+    array = np.asarray(image).astype(np.float64)
+    low, high = float(array.min()), float(array.max())
+    scaled = (array - low) / (high - low) * 255 if high > low else np.zeros_like(array)
+    return Image.fromarray(np.round(scaled).astype(np.uint8))
+
+
 def _write_pair(dst: Path, stem: str, image_file: Path, mask: np.ndarray) -> None:
     image = Image.open(image_file)
     if image.size != (mask.shape[1], mask.shape[0]):
@@ -29,7 +39,7 @@ def _write_pair(dst: Path, stem: str, image_file: Path, mask: np.ndarray) -> Non
     for path in (dst / "images" / f"{stem}.png", dst / "masks" / f"{stem}.png"):
         if path.exists():
             raise FileExistsError(f"{path} exists; the converter does not overwrite files.")
-    image.save(dst / "images" / f"{stem}.png")
+    _eight_bit(image).save(dst / "images" / f"{stem}.png")
     Image.fromarray(mask.astype(np.uint8) * 255).save(dst / "masks" / f"{stem}.png")
 
 

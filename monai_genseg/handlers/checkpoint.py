@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import random
@@ -19,7 +20,9 @@ from monai_genseg.atomic import atomic_write, md5sum
 def atomic_torch_save(obj, path: str | os.PathLike) -> None:
     """``torch.save`` through :func:`~monai_genseg.atomic.atomic_write`: the old file or the new one, never a
     partial one."""
-    atomic_write(path, lambda f: torch.save(obj, f))
+    buffer = io.BytesIO()  # torch's own writer reports a full disk as "enforce fail ... unexpected pos"
+    torch.save(obj, buffer)
+    atomic_write(path, lambda f: f.write(buffer.getbuffer()))
 
 
 class RandomStates:

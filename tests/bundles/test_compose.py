@@ -103,3 +103,11 @@ def test_without_a_config_file_outputs_go_to_the_working_directory(tmp_path, mon
     assert default_bundle_root(["x", "--config_file", "loose.yaml"]) == str(
         Path.cwd()
     )  # not a bundle's configs/ folder
+
+
+def test_config_paths_with_spaces_and_the_dashed_option(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert default_bundle_root(["m", "run", "--config_file", "my bundle/configs/train.yaml"]) == str(
+        tmp_path / "my bundle"
+    )
+    assert default_bundle_root(["m", "run", "--config-file=b/configs/train.yaml"]) == str(tmp_path / "b")

@@ -114,3 +114,16 @@ def test_zoo_package_lists_large_weights_in_large_files_yml(tmp_path):
     assert (
         yaml.safe_load((small / "configs" / "train.yaml").read_text())["overwrite"] is False
     )  # the zoo copy keeps the safety net
+
+
+def test_repackaging_replaces_the_weights_and_large_files_list(tmp_path):
+    from monai_genseg.model_zoo import package_for_zoo
+
+    big, small = tmp_path / "big.pt", tmp_path / "small.pt"
+    big.write_bytes(b"x" * 2000)
+    small.write_bytes(b"y" * 10)
+    first = package_for_zoo("polyp2d", tmp_path / "zoo", big, scale="cpu", url_base="https://example.org", limit=1000)
+    assert (first / "large_files.yml").is_file() and not (first / "models" / "model.pt").exists()
+    again = package_for_zoo("polyp2d", tmp_path / "zoo", small, scale="cpu", limit=1000, overwrite=True)
+    assert not (again / "large_files.yml").exists()  # it would point at the old weights
+    assert (again / "models" / "model.pt").read_bytes() == b"y" * 10

@@ -56,6 +56,7 @@ def test_false_in_words_never_overwrites_a_finished_run(trained, dataset, option
     "options,expected",
     [
         ({"overwrite": "maybe"}, "--overwrite 'maybe' is not true or false"),
+        ({"amp": "maybe"}, "--amp 'maybe' is not true or false"),
         ({"scale": "tpu"}, "--scale 'tpu' is not one of ['cpu', 'gpu']"),
         ({"mode": "gan"}, "--mode 'gan' is not one of ['baseline', 'end2end', 'joint', 'separate']"),
         ({"num_labeled": "abc"}, "--num_labeled 'abc' is not a whole number >= 1"),

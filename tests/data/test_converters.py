@@ -42,3 +42,14 @@ def test_montgomery_left_and_right_lungs_are_merged(tmp_path):
     (src / "ManualMask" / "rightMask" / "MCUCXR_0001_0.png").unlink()
     with pytest.raises(FileNotFoundError, match="missing lung masks"):
         convert_montgomery(src, tmp_path / "out2")
+
+
+def test_montgomery_12_bit_x_rays_become_8_bit_the_bundle_reads(tmp_path):
+    src = tmp_path / "MontgomerySet"
+    (src / "CXR_png").mkdir(parents=True)
+    Image.fromarray((np.arange(36).reshape(6, 6) * 100).astype(np.uint16)).save(src / "CXR_png" / "MCUCXR_0002_0.png")
+    _png(src / "ManualMask" / "leftMask" / "MCUCXR_0002_0.png", np.zeros((6, 6)))
+    _png(src / "ManualMask" / "rightMask" / "MCUCXR_0002_0.png", np.full((6, 6), 255))
+    convert_montgomery(src, tmp_path / "out")
+    image = np.asarray(Image.open(tmp_path / "out" / "images" / "MCUCXR_0002_0.png"))
+    assert image.dtype == np.uint8 and image.min() == 0 and image.max() == 255
