@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
-from monai_genseg.bundle.recipes import Recipe, preset_3d
+from monai_genseg.bundle.recipes import Recipe, percentile_intensity, preset_3d
 
 # patch caps per preset: a CPU smoke run and a full-size GPU run; both divisible by the UNet's strides
 PATCH_CAP = {"cpu": (48, 48, 32), "gpu": (128, 128, 128)}
@@ -69,18 +69,7 @@ def recipe_from_stats(stats: Mapping, modality: str = "ct", source: str = "datas
         ]
         text = f"CT {low:.0f}..{high:.0f} (foreground 0.5-99.5 percentiles) scaled to [0, 1]"
     else:
-        intensity = [
-            {
-                "_target_": "ScaleIntensityRangePercentilesd",
-                "keys": "image",
-                "lower": 0.5,
-                "upper": 99.5,
-                "b_min": 0.0,
-                "b_max": 1.0,
-                "clip": True,
-                "channel_wise": True,
-            }
-        ]
+        intensity = [percentile_intensity(channel_wise=True)]
         text = "per-volume 0.5-99.5 percentile range scaled to [0, 1]"
     pixdim = [round(s, 3) for s in spacing]
     class_names = tuple(f"label_{v}" for v in labels[1:])

@@ -128,6 +128,15 @@ PRESETS_2D = {
         arch_update_interval=2,
     ),
 }
+
+
+def percentile_intensity(channel_wise: bool = False) -> dict:
+    """MR's normalisation: each volume's 0.5-99.5 percentile range to [0, 1] (MR has no absolute scale)."""
+    out = {"_target_": "ScaleIntensityRangePercentilesd", "keys": "image", "lower": 0.5, "upper": 99.5}
+    out.update({"b_min": 0.0, "b_max": 1.0, "clip": True, **({"channel_wise": True} if channel_wise else {})})
+    return out
+
+
 SCALE_0_255 = (
     {
         "_target_": "ScaleIntensityRanged",
@@ -255,17 +264,7 @@ RECIPES = {
             licence="CC-BY-SA 4.0",
             layout="MSD: dataset.json with a training list, imagesTr/, labelsTr/ "
             "(0 background, 1 anterior, 2 posterior)",
-            intensity=(
-                {
-                    "_target_": "ScaleIntensityRangePercentilesd",
-                    "keys": "image",
-                    "lower": 0.5,
-                    "upper": 99.5,
-                    "b_min": 0.0,
-                    "b_max": 1.0,
-                    "clip": True,
-                },
-            ),
+            intensity=(percentile_intensity(),),
             intensity_text="per-volume 0.5-99.5 percentile range scaled to [0, 1] (MR has no absolute scale)",
             presets=preset_3d([1.0, 1.0, 1.0], [32, 32, 32], [48, 64, 48]),
         ),

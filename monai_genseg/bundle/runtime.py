@@ -84,7 +84,8 @@ def cases_to_evaluate(split: dict[str, list], eval_dataset_dir: str | None = Non
 def cases_to_check(train: list[dict], val: list[dict]) -> list[dict]:
     """The cases a training run reads, each once: the validation cases that ``train_on_val`` put into training
     are the same entries, and only a file listed twice in the data is a duplicate."""
-    return train + [c for c in val if not any(c is t for t in train)]
+    in_training = {id(t) for t in train}
+    return train + [c for c in val if id(c) not in in_training]
 
 
 def choose(option: str, value: str, choices: dict):
