@@ -32,7 +32,7 @@ def main() -> None:
     parser.add_argument(
         "--eval_dataset_dir", default=None, help="score these cases instead of the split's held-out ones"
     )
-    parser.add_argument("--scale", default="cpu")
+    parser.add_argument("--scale", default="demo")
     parser.add_argument("--num_labeled", type=int, default=8)
     parser.add_argument("--num_val", type=int, default=4)
     parser.add_argument("--seed", type=int, default=0)

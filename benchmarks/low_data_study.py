@@ -4,7 +4,7 @@
         --counts 8 --num_val 2 --steps 1600 --output study/hippocampus
     python benchmarks/low_data_study.py --bundle skin_lesion2d --dataset_dir ../shared/data/isic2017/train \
         --eval_dataset_dir ../shared/data/isic2017/val --counts 40 --num_val 8 --steps 1200 \
-        --set "presets#cpu#patch_size=[128,128]" --output study/isic
+        --set "presets#demo#patch_size=[128,128]" --output study/isic
 
 Every arm sees the same labelled cases for a given count and seed (the bundle's split), takes the same
 number of segmenter steps on the same real batch stream, and is scored with its *final* weights (no
@@ -239,7 +239,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--steps", type=int, default=1600, help="segmenter steps, the same for every arm")
     parser.add_argument("--epochs", type=int, default=4, help="the steps are split into this many epochs")
-    parser.add_argument("--scale", default="cpu")
+    parser.add_argument("--scale", default="demo")
     parser.add_argument("--set", action="append", default=[], help="more bundle settings, KEY=VALUE (repeatable)")
     parser.add_argument("--jobs", type=int, default=1, help="runs at once (1 on a CPU; several on a GPU)")
     parser.add_argument("--num_workers", type=int, default=2)

@@ -6,6 +6,7 @@ python -m monai.bundle run --config_file bundles/liver3d/configs/train.yaml [--d
 from __future__ import annotations
 
 import inspect
+import os
 import sys
 import tempfile
 
@@ -76,7 +77,7 @@ def convert_montgomery_cmd(src: str, dst: str) -> str:
 
 
 def synthesize(
-    bundle: str, checkpoint: str, masks: str, output_dir: str, num: int = 4, scale: str = "cpu", seed: int = 0
+    bundle: str, checkpoint: str, masks: str, output_dir: str, num: int = 4, scale: str = "auto", seed: int = 0
 ) -> str:
     """Load the generator of a GenSeg CHECKPOINT (models/genseg_checkpoint.pt) of BUNDLE and write NUM synthetic
     image/mask pairs per mask in the folder MASKS to OUTPUT_DIR (NIfTI in 3D, PNG in 2D)."""
@@ -87,7 +88,7 @@ def synthesize(
 
 
 def export(
-    bundle: str, ckpt_file: str | None = None, filepath: str | None = None, scale: str = "cpu", bundle_root: str = "."
+    bundle: str, ckpt_file: str | None = None, filepath: str | None = None, scale: str = "auto", bundle_root: str = "."
 ) -> str:
     """Export the trained segmenter of BUNDLE to TorchScript: CKPT_FILE (default BUNDLE_ROOT/models/model.pt,
     where training wrote it) to FILEPATH (default BUNDLE_ROOT/models/model.ts)."""
@@ -106,6 +107,7 @@ def export(
             ckpt_file=ckpt_file,
             meta_file=f"{configs}/metadata.json",
             config_file=f"{configs}/inference.yaml",
+            bundle_root=os.path.abspath(bundle_root),  # auto: the sizes in its models/plan.json
         )
     return f"exported {ckpt_file} to {filepath}"
 

@@ -30,7 +30,7 @@ def prepare_bundle(
     Args:
         name: a bundle (``monai-genseg bundles`` lists them).
         dest: the MONAI Label app's model folder (e.g. ``apps/monaibundle/model``).
-        scale: the preset the model was (or will be) trained with, ``cpu`` or ``gpu``.
+        scale: the preset the model was (or will be) trained with, ``demo``, ``gpu`` or ``auto`` (a plan from the data).
         model: a trained ``models/model.pt`` of that bundle and scale to copy in; MONAI Label offers
             inference only for a bundle that has one.
         overrides: further config settings for training, e.g. ``{"presets#gpu#epoch_length": 100}``.

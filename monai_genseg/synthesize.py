@@ -9,7 +9,7 @@ import torch
 from monai.bundle import ConfigParser
 from monai.transforms import DivisiblePad, LoadImage, Resize
 
-from monai_genseg.bundle import IMAGE_PATTERNS, compose, get_recipe
+from monai_genseg.bundle import IMAGE_PATTERNS, compose, get_recipe, preset_for_run
 from monai_genseg.data.checks import check_masks
 from monai_genseg.data.datalist import file_stem
 from monai_genseg.handlers.synthetic_saver import write_pair_item
@@ -17,9 +17,21 @@ from monai_genseg.networks import one_hot_mask
 from monai_genseg.transforms import MaskToLabels, RandMaskAugment
 
 
-def load_generator(bundle: str, checkpoint: str | os.PathLike, scale: str = "cpu") -> torch.nn.Module:
+def generator_preset(bundle: str, checkpoint: str | os.PathLike, scale: str = "auto") -> dict:
+    """The sizes of the checkpoint's networks: ``auto``, the ``plan.json`` its run saved beside it; else the
+    preset ``scale``."""
+    recipe = get_recipe(bundle)
+    if scale != "auto":
+        return recipe.preset(scale).as_config()
+    presets = {name: p.as_config() for name, p in recipe.presets.items()}
+    return preset_for_run("auto", presets, os.path.dirname(os.path.abspath(checkpoint)))
+
+
+def load_generator(bundle: str, checkpoint: str | os.PathLike, scale: str = "auto") -> torch.nn.Module:
     """The bundle's generator at ``scale``, with the weights and architecture logits of a GenSeg checkpoint."""
-    generator = ConfigParser(compose(get_recipe(bundle), scale=scale).train).get_parsed_content("generator")
+    parser = ConfigParser(compose(get_recipe(bundle)).train)
+    parser["preset"] = generator_preset(bundle, checkpoint, scale)
+    generator = parser.get_parsed_content("generator")
     state = torch.load(checkpoint, map_location="cpu", weights_only=True)
     if "generator" not in state:
         raise ValueError(
@@ -36,7 +48,7 @@ def load_generator(bundle: str, checkpoint: str | os.PathLike, scale: str = "cpu
 
 
 def synthesize(
-    bundle: str, checkpoint: str, masks: str, output_dir: str, num: int = 4, scale: str = "cpu", seed: int = 0
+    bundle: str, checkpoint: str, masks: str, output_dir: str, num: int = 4, scale: str = "auto", seed: int = 0
 ) -> list[Path]:
     """For every mask in MASKS, write NUM augmented masks and the images the generator makes from them.
 
@@ -50,6 +62,7 @@ def synthesize(
         raise FileNotFoundError(f"{masks}: no mask files ({', '.join(IMAGE_PATTERNS)}).")
     check_masks(files, recipe.spatial_dims, recipe.num_classes)
     generator = load_generator(bundle, checkpoint, scale)
+    patch_size = generator_preset(bundle, checkpoint, scale)["patch_size"]
     levels = len(generator.down)
     augment = RandMaskAugment(recipe.spatial_dims, flip_prob=recipe.flip_prob)
     augment.set_random_state(seed)
@@ -60,7 +73,7 @@ def synthesize(
     for f in files:
         mask = load(f)
         if recipe.spatial_dims == 2:
-            mask = Resize(recipe.preset(scale).patch_size, mode="nearest")(MaskToLabels(recipe.num_classes)(mask))
+            mask = Resize(patch_size, mode="nearest")(MaskToLabels(recipe.num_classes)(mask))
         else:
             mask = DivisiblePad(2**levels)(mask)
         batch = augment(torch.as_tensor(mask)[None].repeat(num, *[1] * mask.ndim))

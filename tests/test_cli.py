@@ -104,7 +104,7 @@ def test_monailabel_bundle_and_auto3dseg_template_commands(tmp_path):
         "hippocampus3d",
         str(tmp_path / "app"),
         "--scale",
-        "cpu",
+        "demo",
         "--model",
         str(tmp_path / "model.pt"),
     )
@@ -143,7 +143,7 @@ def test_command_mistakes_are_one_line(tmp_path):
         _cli("check-data", demo, "--nmu_labeled", "3"),
         "monai-genseg check-data: unknown option --nmu_labeled; it takes --dataset_dir, --bundle, --num_labeled",
     )
-    _one_line_error(_cli("export", "polyp2d", "--scale", "tpu"), "--scale 'tpu' is not one of ['cpu', 'gpu']")
+    _one_line_error(_cli("export", "polyp2d", "--scale", "tpu"), "--scale 'tpu' is not one of ['demo', 'gpu']")
     _one_line_error(_cli("init", "liver4d", str(tmp_path)), "unknown bundle 'liver4d'")
 
 

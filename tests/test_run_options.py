@@ -25,3 +25,24 @@ def test_any_other_word_is_refused_naming_the_option(text):
 def test_whole_numbers_only(value):
     with pytest.raises(ValueError, match="--num_labeled .* is not a whole number >= 1"):
         whole("num_labeled", value, 1)
+
+
+def test_the_new_run_options_are_checked_before_anything_runs(monkeypatch):
+    import importlib.util
+
+    from monai_genseg.bundle import positive, resolve_mode, training_cases
+    from monai_genseg.bundle.runtime import needs_skimage
+
+    assert positive("time_budget_minutes", 2.5) == 2.5
+    for bad in (0, -1, "5", True):
+        with pytest.raises(ValueError, match="--time_budget_minutes"):
+            positive("time_budget_minutes", bad)
+    assert resolve_mode("auto", is_demo=True) == "end2end" and resolve_mode("auto", is_demo=False) == "baseline"
+    assert resolve_mode("joint", is_demo=False) == "joint"
+    split = {"train": [1, 2], "val": [3]}
+    assert training_cases(split, "baseline") == [1, 2, 3] and training_cases(split, "end2end") == [1, 2]
+    assert training_cases(split, "baseline", "false") == [1, 2]
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "skimage" else object())
+    assert needs_skimage("false") is False
+    with pytest.raises(ValueError, match="--largest_component true needs scikit-image"):
+        needs_skimage(True)

@@ -18,17 +18,17 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = [
-    "--presets#cpu#patch_size",
+    "--presets#demo#patch_size",
     "[32,32]",
-    "--presets#cpu#batch_size",
+    "--presets#demo#batch_size",
     "2",
-    "--presets#cpu#epoch_length",
+    "--presets#demo#epoch_length",
     "2",
-    "--presets#cpu#max_epochs",
+    "--presets#demo#max_epochs",
     "1",
-    "--presets#cpu#generator_warmup_iterations",
+    "--presets#demo#generator_warmup_iterations",
     "2",
-    "--presets#cpu#syn_rampup_iterations",
+    "--presets#demo#syn_rampup_iterations",
     "0",
     "--num_labeled",
     "3",

@@ -93,7 +93,7 @@ class InferClass:
         )
         parser = ConfigParser()
         parser.read_config(files)
-        parser.update(override)
+        parser.update({"replan": False, **override})  # the sizes the fold trained with, from its plan.json
         self.device = parser.get_parsed_content("device")
         self.network = parser.get_parsed_content("network")
         checkpoint = Path(parser.get_parsed_content("ckpt_path")) / "model.pt"

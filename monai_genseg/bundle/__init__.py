@@ -4,6 +4,7 @@
 - :mod:`.core`: the wiring every bundle shares, knowing no data source.
 - :mod:`.layers`: what one use adds (split, evaluate, inference, multi-GPU, MONAI Label, Auto3DSeg,
   model zoo) and :func:`compose`, the one way to build a bundle.
+- :mod:`.plan`: a training plan sized from the data (DataAnalyzer) and a time budget.
 - :mod:`.render`: YAML, metadata, README and files.
 - :mod:`.runtime`: what the configs call at run time, as ``monai_genseg.bundle.<name>``.
 
@@ -25,6 +26,7 @@ from .layers import (
     Split,
     compose,
 )
+from .plan import Plan, preset_for_run
 from .recipes import RECIPES, Preset, Recipe, get_recipe
 from .render import render, to_yaml, write
 from .runtime import (
@@ -40,6 +42,8 @@ from .runtime import (
     flag,
     handlers_for_rank,
     image_files,
+    positive,
+    resolve_mode,
     start_inference,
     start_run,
     training_cases,
@@ -60,6 +64,7 @@ __all__ = [
     "MonaiLabel",
     "MultiGPU",
     "Overrides",
+    "Plan",
     "Preset",
     "Recipe",
     "Split",
@@ -75,6 +80,9 @@ __all__ = [
     "get_recipe",
     "handlers_for_rank",
     "image_files",
+    "positive",
+    "preset_for_run",
+    "resolve_mode",
     "start_inference",
     "start_run",
     "render",

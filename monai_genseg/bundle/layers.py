@@ -22,9 +22,10 @@ from monai_genseg.bundle.core import (
     data_check,
     load_transforms,
     network_def,
+    sliding_window,
 )
 from monai_genseg.bundle.recipes import Recipe
-from monai_genseg.data.datalist import NUM_LABELED, NUM_VAL
+from monai_genseg.data.datalist import NUM_VAL
 
 
 @dataclass
@@ -72,14 +73,13 @@ def set_by_id(cfg: Config, config_id: str, value: Any) -> None:
 @dataclass(frozen=True)
 class Split:
     """The cases of ``--dataset_dir`` (or the embedded demo), split with ``seed`` into ``num_labeled``
-    training, ``num_val`` validation and held-out cases."""
-
-    num_labeled: int = NUM_LABELED
-    num_val: int = NUM_VAL
+    training, ``num_val`` validation and held-out cases. Left unset, a dataset's cases all train or
+    validate (:func:`~monai_genseg.data.split_cases`); the demo keeps its default held-out cases."""
 
     def apply(self, bundle: Bundle) -> None:
         cfg = _insert_after(bundle.train, "bundle_root", {"dataset_dir": None})
-        cfg = _insert_after(cfg, "train_on_val", {"num_labeled": self.num_labeled, "num_val": self.num_val})
+        cfg = _insert_after(cfg, "train_on_val", {"num_labeled": None, "num_val": None})
+        cfg["is_demo"] = "$not @dataset_dir"
         cfg = _insert_after(
             cfg,
             "output_dir",
@@ -87,7 +87,8 @@ class Split:
                 "data_root": "$@dataset_dir if @dataset_dir else "
                 f"monai_genseg.data.demo_dataset('{bundle.recipe.name}', seed=0)",
                 "datalist": "$monai_genseg.data.load_datalist(@data_root, check_files=False)",
-                "split": "$monai_genseg.data.split_cases(@datalist, @num_labeled, @num_val, @seed, source=@data_root)",
+                "split": "$monai_genseg.data.split_cases(@datalist, @num_labeled, @num_val, @seed, "
+                "source=@data_root, demo=@is_demo)",
             },
         )
         bundle.configs["train"] = cfg
@@ -108,9 +109,21 @@ class Evaluate:
     ``--eval_dataset_dir``) with the best (``model.pt``) or the final weights."""
 
     def apply(self, bundle: Bundle) -> None:
+        r = bundle.recipe
         bundle.configs["evaluate"] = {
             "eval_dataset_dir": None,
-            "eval_checkpoint": "best",
+            "eval_checkpoint": "model",
+            "tta": True,
+            "largest_component": r.largest_component,
+            "replan": False,  # the sizes the weights were trained with, from models/plan.json
+            "validate#inferer": _mirrored("@validate#sliding_window", r),
+            "validate#sliding_window": sliding_window("@patch_size"),
+            "validate#postprocessing#transforms": [
+                {"_target_": "Activationsd", "keys": "pred", "softmax": True},
+                {"_target_": "AsDiscreted", "keys": "pred", "argmax": True},
+                _largest_component(r),
+                {"_target_": "AsDiscreted", "keys": ["pred", "label"], "to_onehot": "$[@num_classes, @num_classes]"},
+            ],
             "validate#dataset#data": "$monai_genseg.bundle.cases_to_evaluate(@split, @eval_dataset_dir)",
             "validate#additional_metrics": {
                 "iou": {"_target_": "MeanIoUHandler", "include_background": False, "output_transform": FROM_ENGINE},
@@ -132,21 +145,33 @@ class Evaluate:
                 },
             ],
             "initialize": [
-                "$monai_genseg.bundle.start_run(@bundle_root, @mode, @scale, @presets, seed=@seed)",
-                data_check(bundle.recipe, "@validate#dataset#data", source="'the evaluation cases'"),
+                "$monai_genseg.bundle.start_run(@bundle_root, @mode, @scale, @presets, seed=@seed, tta=@tta, "
+                "largest_component=@largest_component)",
+                data_check(r, "@validate#dataset#data", source="'the evaluation cases'"),
                 "$monai.utils.set_determinism(seed=@seed)",
             ],
             "run": ["$@validate#evaluator.run()"],
         }
 
 
-def _inferer(roi_size: str) -> Config:
+def _mirrored(inferer: str, r: Recipe) -> Config:
+    """``inferer`` averaged over the recipe's mirror flips when ``tta`` is on (nnU-Net's test-time mirroring)."""
     return {
-        "_target_": "SlidingWindowInferer",
-        "roi_size": roi_size,
-        "sw_batch_size": 4,
-        "overlap": 0.5,
-        "mode": "gaussian",
+        "_target_": "monai_genseg.inferers.MirroringInferer",
+        "inferer": inferer,
+        "spatial_axes": f"$list({list(r.mirror_axes)}) if monai_genseg.bundle.flag('tta', @tta) else []",
+    }
+
+
+def _largest_component(r: Recipe) -> Config:
+    """Keep each class's largest connected piece of the argmax prediction, when ``largest_component`` is on."""
+    return {
+        "_target_": "KeepLargestConnectedComponentd",
+        "keys": "pred",
+        "applied_labels": list(range(1, r.num_classes)),
+        "is_onehot": False,
+        "independent": True,
+        "_disabled_": "$not monai_genseg.bundle.flag('largest_component', @largest_component)",
     }
 
 
@@ -176,9 +201,12 @@ class Inference:
             "imports": list(IMPORTS),
             "bundle_root": "$monai_genseg.bundle.default_bundle_root()",
             "dataset_dir": None,
-            "scale": "cpu",
+            "scale": "auto",
+            "tta": True,
+            "largest_component": r.largest_component,
             "presets": {s: {k: v for k, v in p.as_config().items() if k in net_keys} for s, p in r.presets.items()},
-            "preset": "$@presets[@scale]",
+            # auto: the sizes the weights were trained with, from models/plan.json
+            "preset": "$monai_genseg.bundle.preset_for_run(@scale, @presets, @ckpt_dir)",
             "device": DEVICE,
             "ckpt_dir": "$@bundle_root + '/models'",
             "output_dir": "$@bundle_root + '/eval/predictions'",
@@ -197,7 +225,8 @@ class Inference:
                 "shuffle": False,
                 "num_workers": 2,
             },
-            "inferer": _inferer("$@preset['patch_size']"),
+            "sliding_window": sliding_window("$@preset['patch_size']"),
+            "inferer": _mirrored("@sliding_window", r),
             "postprocessing": {
                 "_target_": "Compose",
                 "transforms": [
@@ -211,6 +240,7 @@ class Inference:
                         "to_tensor": True,
                     },
                     {"_target_": "AsDiscreted", "keys": "pred", "argmax": True},
+                    _largest_component(r),
                     save,
                 ],
             },
@@ -231,7 +261,8 @@ class Inference:
                 "amp": True,
             },
             "initialize": [
-                "$monai_genseg.bundle.start_inference(@output_dir, @scale, @presets, overwrite=@overwrite)",
+                "$monai_genseg.bundle.start_inference(@output_dir, @scale, @presets, overwrite=@overwrite, tta=@tta, "
+                "largest_component=@largest_component)",
                 data_check(r, "@datalist", source="'the inference inputs'"),
                 "$monai.utils.set_determinism(seed=0)",
                 f"$monai_genseg.bundle.check_prediction_targets(@datalist, @output_dir, 'seg', '{ext}', @overwrite)",
@@ -268,14 +299,15 @@ class MultiGPU:
                 "shuffle": False,
             },
             "validate#dataloader#sampler": "@validate#sampler",
-            "validate#evaluator#val_handlers": "$None if dist.get_rank() > 0 else @validate#handlers",
+            # early stopping runs on every rank (the Dice is reduced across ranks), so all stop together
+            "validate#evaluator#val_handlers": "$[@validate#early_stop] if dist.get_rank() > 0 else @validate#handlers",
             "initialize": [
                 "$dist.is_initialized() or "
                 "dist.init_process_group(backend='nccl' if torch.cuda.is_available() else 'gloo')",
                 "$torch.cuda.set_device(@device) if torch.cuda.is_available() else None",
             ]
             + list(bundle.train["initialize"]),
-            "run": ["$@train#trainer.run()"],
+            "run": list(bundle.train["run"]),
             "finalize": ["$dist.is_initialized() and dist.destroy_process_group()"],
         }
 
@@ -347,10 +379,10 @@ class Auto3DSeg:
                 "data_file_base_dir": self.dataroot,
                 "fold": self.fold,
                 "split": "$monai_genseg.auto3dseg.fold_split(@data_list_file_path, @data_file_base_dir, @fold)",
-                # the architecture step's batch: the whole fold up to NUM_VAL cases, then it cycles through the fold
-                "num_val": f"$min(len(@split['val']), {NUM_VAL})",
             }
         )
+        # the architecture step's batch: the whole fold up to NUM_VAL cases, then it cycles through the fold
+        cfg["train"]["arch_dataloader"]["batch_size"] = f"$min(len(@validate#dataset#data), {NUM_VAL})"
         cfg["imports"].append("$import monai_genseg.auto3dseg")
         cfg["validate"]["handlers"].append(
             {
@@ -361,7 +393,7 @@ class Auto3DSeg:
         )
         cfg["infer"] = {
             "preprocessing": {"_target_": "Compose", "transforms": load_transforms(bundle.recipe, ["image"])},
-            "inferer": _inferer("@patch_size"),
+            "inferer": sliding_window("@patch_size"),
         }
 
 
@@ -388,9 +420,12 @@ def compose(recipe: Recipe, *layers: Layer, scale: str | None = None) -> Bundle:
     for layer in layers:
         layer.apply(bundle)
     if scale is not None:
-        recipe.preset(scale)  # one line naming --scale and the presets there are
+        if scale != "auto":
+            recipe.preset(scale)  # one line naming --scale and the presets there are
         bundle.scale = scale
         for name in ("train", "inference"):
             if name in bundle.configs:
                 bundle.configs[name]["scale"] = scale
+                if scale != "auto":  # weights of a known preset: no plan to make or read
+                    bundle.configs[name]["preset"] = "$@presets[@scale]"
     return bundle

@@ -10,7 +10,7 @@ what it reaches at a converged budget (``docs/low_data_study.md`` has those comp
 from __future__ import annotations
 
 BASELINE = (
-    "`--mode baseline --train_on_val true --presets#cpu#epoch_length 150` (600 segmenter steps), "
+    "`--mode baseline --train_on_val true --presets#demo#epoch_length 150` (600 segmenter steps), "
     "scored with `--eval_checkpoint final`"
 )
 
@@ -27,7 +27,7 @@ MEASURED: dict[str, str] = {
     "breast_us2d": _entry(
         "BUSI (`../shared/data/busi`, 400 grey images at 256x256, 67 normal ones with empty masks)",
         "40 labelled + 8 validation images (`--num_labeled 40 --num_val 8`), 352 held out",
-        f"the plain baseline {BASELINE}, 64x64 (the `cpu` preset)",
+        f"the plain baseline {BASELINE}, 64x64 (the `demo` preset)",
         "Mean Dice **0.550** (sd 0.298) on the 294 held-out images with a lesion. The 58 held-out normal images "
         "have no Dice (no lesion to overlap) and are reported apart in `metrics.json` (`empty_reference_lesion`): "
         "the model left only 7 of them empty, so it finds a lesion where there is none in most normal scans. "
@@ -67,11 +67,11 @@ MEASURED: dict[str, str] = {
         "3D-IRCADb-01 patients 1 and 7 (`../shared/data/ircadb_liver`, contrast CT 512x512x129 at 0.57x0.57x1.6 mm "
         "and 512x512x151 at 0.78x0.78x1.6 mm)",
         "1 labelled volume (patient 1) + 1 validation volume (patient 7), no other case",
-        "the plain baseline `--mode baseline --presets#cpu#epoch_length 150` (600 steps at 4x4x5 mm, 48x48x32 "
+        "the plain baseline `--mode baseline --presets#demo#epoch_length 150` (600 steps at 4x4x5 mm, 48x48x32 "
         "patches), scored on the validation volume with `--eval_dataset_dir` and `--eval_checkpoint final`",
         "Liver Dice **0.726** on patient 7 (no tumour label there, so no tumour Dice; the model marks some "
         "tumour voxels in it); 86 s for training, evaluation and inference on both volumes. Inference "
-        "(`inference.yaml`, `cpu` preset) takes 9-12 s per "
+        "(`inference.yaml`, `demo` preset) takes 9-12 s per "
         "512x512 volume with a peak resident memory of 2.7 GB, and writes predictions in each input's geometry "
         "(shape and affine checked by the test). No step broke on real CT that works on the phantoms: the HU "
         "window (-150..250), the body crop and RAS resampling leave enough liver for that Dice.",
@@ -90,7 +90,7 @@ MEASURED: dict[str, str] = {
     "skin_lesion2d": _entry(
         "ISIC 2017 (`../shared/data/isic2017`: train 2000, val 150 RGB images at 256x192)",
         "40 labelled + 8 validation images from `train`, scored on the 150 `val` images (`--eval_dataset_dir`)",
-        "GenSeg end2end at the `cpu` preset's demo budget (100 segmenter steps, 64x64), best-validation weights",
+        "GenSeg end2end at the `demo` preset's demo budget (100 segmenter steps, 64x64), best-validation weights",
         "Mean Dice **0.629** (sd 0.248) on the 150 validation images; 36 s. The 3-seed study at 1200 steps: "
         "baseline 0.745, end2end 0.717 (`docs/low_data_study.md`).",
         "skin_lesion2d",
@@ -99,10 +99,10 @@ MEASURED: dict[str, str] = {
     "foot_ulcer2d": _entry(
         "FUSeg 2021 (`../shared/data/fuseg/train`, 810 RGB photographs at 256x256, 19 with empty masks)",
         "40 labelled + 8 validation images, 762 held out",
-        f"the plain baseline {BASELINE}, 128x128 (`--presets#cpu#patch_size [128,128]`: ulcers are small)",
+        f"the plain baseline {BASELINE}, 128x128 (`--presets#demo#patch_size [128,128]`: ulcers are small)",
         "Mean Dice **0.477** (sd 0.301) on the 745 held-out images with an ulcer; the 17 without one are reported "
         "apart (`empty_reference_ulcer` in `metrics.json`): 3 of them predicted empty; 79 s.",
         "foot_ulcer2d",
-        "small wounds vanish at 64x64 (the `cpu` preset); no out-of-domain set measured.",
+        "small wounds vanish at 64x64 (the `demo` preset); no out-of-domain set measured.",
     ),
 }

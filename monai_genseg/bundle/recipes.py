@@ -26,6 +26,8 @@ class Preset:
     syn_rampup_iterations: int
     generator_update_interval: int
     arch_update_interval: int
+    lr_warmup_iterations: int = 1
+    early_stop_patience: int = 1000  # validations without a better Dice before training stops
     pixdim: tuple[float, ...] | None = None
     samples_per_volume: int | None = None
     batch_size: int | None = None
@@ -46,6 +48,8 @@ class Preset:
         "syn_rampup_iterations",
         "generator_update_interval",
         "arch_update_interval",
+        "lr_warmup_iterations",
+        "early_stop_patience",
     )
 
     def __getitem__(self, key: str) -> Any:
@@ -63,9 +67,10 @@ class Preset:
 
 
 def preset_3d(pixdim, cpu_patch, gpu_patch, gpu_pixdim=None) -> dict[str, Preset]:
-    """The ``cpu`` (a smoke-sized run) and ``gpu`` (full size) presets of a 3D recipe."""
+    """The ``demo`` (sized for the embedded demo data) and ``gpu`` (full size) presets of a 3D recipe; real
+    data with no preset named gets a plan instead (:mod:`.plan`)."""
     return {
-        "cpu": Preset(
+        "demo": Preset(
             pixdim=tuple(pixdim),
             patch_size=tuple(cpu_patch),
             samples_per_volume=2,
@@ -79,6 +84,7 @@ def preset_3d(pixdim, cpu_patch, gpu_patch, gpu_pixdim=None) -> dict[str, Preset
             syn_rampup_iterations=40,
             generator_update_interval=2,
             arch_update_interval=4,
+            lr_warmup_iterations=8,
         ),
         "gpu": Preset(
             pixdim=tuple(gpu_pixdim or pixdim),
@@ -94,12 +100,14 @@ def preset_3d(pixdim, cpu_patch, gpu_patch, gpu_pixdim=None) -> dict[str, Preset
             syn_rampup_iterations=2000,
             generator_update_interval=1,
             arch_update_interval=2,
+            lr_warmup_iterations=1000,
+            early_stop_patience=20,
         ),
     }
 
 
 PRESETS_2D = {
-    "cpu": Preset(
+    "demo": Preset(
         patch_size=(64, 64),
         batch_size=8,
         segmenter_channels=(16, 32, 64, 128),
@@ -112,6 +120,7 @@ PRESETS_2D = {
         syn_rampup_iterations=25,
         generator_update_interval=2,
         arch_update_interval=4,
+        lr_warmup_iterations=5,
     ),
     "gpu": Preset(
         patch_size=(256, 256),
@@ -126,6 +135,8 @@ PRESETS_2D = {
         syn_rampup_iterations=1000,
         generator_update_interval=1,
         arch_update_interval=2,
+        lr_warmup_iterations=250,
+        early_stop_patience=15,
     ),
 }
 
@@ -176,6 +187,7 @@ class Recipe:
     intensity_text: str = ""
     presets: Mapping[str, Preset] = field(default_factory=lambda: PRESETS_2D)
     crop_foreground: bool = False
+    largest_component: bool = False  # keep each class's largest connected piece at inference (one organ per scan)
     value_range: tuple[float, float] | None = (
         None  # what a fixed intensity window expects; the data check refuses others
     )
@@ -192,6 +204,13 @@ class Recipe:
     def flip_prob(self) -> float:
         """Mirror flips for the augmentation: see :func:`~monai_genseg.transforms.anatomy_safe_flip_prob`."""
         return anatomy_safe_flip_prob(self.spatial_dims)
+
+    @property
+    def mirror_axes(self) -> tuple[int, ...]:
+        """The spatial axes the standard augmentation mirrors, and so the ones test-time mirroring may
+        average over: both in 2D; in 3D only the first (left-right after RAS), since a flip along the
+        others swaps classes (anterior and posterior hippocampus) the network never saw swapped."""
+        return (0, 1) if self.spatial_dims == 2 else (0,)
 
     def preset(self, scale: str) -> Preset:
         """The preset ``scale``, or one line naming the option and the presets there are."""

@@ -101,10 +101,10 @@ def metadata(r: Recipe) -> dict:
 def bundle_readme(r: Recipe) -> str:
     """``docs/README.md``: the data, the commands, the preprocessing."""
     cfg = f"bundles/{r.name}/configs"
-    cpu, gpu = r.presets["cpu"], r.presets["gpu"]
-    sizes = "x".join(map(str, cpu["patch_size"])), "x".join(map(str, gpu["patch_size"]))
+    demo, gpu = r.presets["demo"], r.presets["gpu"]
+    sizes = "x".join(map(str, demo["patch_size"])), "x".join(map(str, gpu["patch_size"]))
     if r.spatial_dims == 3:
-        spacing = " mm (cpu) / ".join("x".join(map(str, p["pixdim"])) for p in (cpu, gpu))
+        spacing = " mm (demo) / ".join("x".join(map(str, p["pixdim"])) for p in (demo, gpu))
         resampled = f"resampled to {spacing} mm (gpu); patches"
     else:
         resampled = "images resized to"
@@ -122,39 +122,53 @@ This file is generated from the `{r.name}` recipe by `monai-genseg init {r.name}
 use under `~/.cache/monai_genseg/`. It shows the pipeline working; it says nothing about accuracy.
 
 **Real data: {r.dataset}.** Licence: {r.licence}. Expected layout: {r.layout}.
-`--dataset_dir` takes that folder (or a datalist JSON file); the labelled cases are split with
-`seed` into `num_labeled` training ({NUM_LABELED}), `num_val` validation ({NUM_VAL}) and held-out cases.
+`--dataset_dir` takes that folder (or a datalist JSON file). Its cases are split with `seed`: a quarter
+(1 to 8) validate and the rest train, unless `--num_labeled`/`--num_val` say otherwise (the cases
+left over are held out for `evaluate.yaml`); the demo keeps {NUM_LABELED} training and {NUM_VAL} validation cases.
 Classes: {", ".join(f"{i} {n}" for i, n in enumerate(("background", *r.class_names)))}.
 
 ## Commands
 
 ```bash
-python -m monai.bundle run --config_file {cfg}/train.yaml                              # demo, CPU preset
-python -m monai.bundle run --config_file {cfg}/train.yaml --dataset_dir DATA --scale gpu   # real data, full size
-python -m monai.bundle run --config_file "['{cfg}/train.yaml','{cfg}/evaluate.yaml']" --dataset_dir DATA --scale gpu
-python -m monai.bundle run --config_file "['{cfg}/train.yaml','{cfg}/evaluate.yaml']" --dataset_dir DATA --eval_dataset_dir OTHER --scale gpu
-python -m monai.bundle run --config_file {cfg}/inference.yaml --dataset_dir NEW_IMAGES --scale gpu
-# the plain baseline to compare with: every labelled case, strong paired augmentation, final weights scored
-python -m monai.bundle run --config_file {cfg}/train.yaml --dataset_dir DATA --mode baseline --train_on_val true --augmentation strong
-python -m monai.bundle run --config_file "['{cfg}/train.yaml','{cfg}/evaluate.yaml']" --dataset_dir DATA --eval_checkpoint final
+python -m monai.bundle run --config_file {cfg}/train.yaml                                 # the demo
+python -m monai.bundle run --config_file {cfg}/train.yaml --dataset_dir DATA               # real data, planned
+python -m monai.bundle run --config_file "['{cfg}/train.yaml','{cfg}/evaluate.yaml']" --dataset_dir DATA --eval_dataset_dir OTHER
+python -m monai.bundle run --config_file {cfg}/inference.yaml --dataset_dir NEW_IMAGES
+python -m monai.bundle run --config_file {cfg}/train.yaml --dataset_dir DATA --mode end2end  # GenSeg's generator
 ```
 
-Modes (`--mode`): `end2end` (GenSeg, default), `joint` (end2end without the feedback loop),
-`separate` (a frozen pix2pix generator), `baseline` (real pairs only). The generator's modes push the
-real batch and as many synthetic pairs through the segmenter per step; every mode takes the same
-number of segmenter steps on the same real batch stream.
+**Sizes.** `--scale auto` (the default) trains the embedded demo with the small `demo` preset and
+real data with a **plan**: MONAI's DataAnalyzer fingerprints the labelled cases, and the plan picks
+the spacing, a patch covering the median image (2D: the training resolution), the UNet's depth and
+widths, the batch, and the number of steps that fit `--time_budget_minutes` (15) on this machine,
+from a measured step. It is printed and saved as `models/plan.json`; evaluation, inference, export
+and `--resume` read the sizes from it. `--scale gpu` is the fixed full-size preset; `--scale demo`
+on real data warns that it will not converge.
+
+**Training.** Adam with a linear warm-up, then cosine decay to zero at the step ceiling; it stops
+early after `early_stop_patience` validations without a better Dice. `models/model.pt` holds the
+final weights (`--model_selection final`, the default: a few validation cases are too few to pick a
+checkpoint by, and the decayed learning rate leaves the last weights converged), or the best
+validation Dice's with `--model_selection best`.
+
+**Modes** (`--mode`): `auto` (default) is `end2end` on the demo and `baseline` on real data, where
+GenSeg has not beaten the plain segmenter in this project's studies (docs/low_data_study.md).
+`end2end` is GenSeg, `joint` end2end without the feedback loop, `separate` a frozen pix2pix
+generator, `baseline` real pairs only (with `--train_on_val auto`, on every labelled case).
 
 `evaluate.yaml` scores the held-out cases, or every case of `--eval_dataset_dir` (any supported
 layout, e.g. another dataset of the same task), writing per-case Dice, IoU and HD95 to
-`eval/metrics_per_case.csv` and `eval/metrics.json`. Use the same `--scale` everywhere.
+`eval/metrics_per_case.csv` and `eval/metrics.json`.
 
-## Preprocessing
+## Preprocessing and inference
 
 {r.intensity_text}; {resampled}
-{sizes[0]} (cpu) or {sizes[1]} (gpu). Training augmentation shared by all modes: flips, small
+{sizes[0]} (demo) or {sizes[1]} (gpu), or as planned. Training augmentation shared by all modes: flips, small
 affine, intensity scale/shift, noise (`--augmentation standard`), or the generator's mask geometry
-applied to image and label together (`--augmentation strong`). Validation and inference: sliding window; predictions are
-written in the input's geometry ({"NIfTI" if r.spatial_dims == 3 else "PNG masks, 0/255"}).
+applied to image and label together (`--augmentation strong`). Evaluation and inference: sliding
+window with Gaussian blending, averaged over mirror flips along axes {list(r.mirror_axes)} (the axes training
+mirrors; `--tta false` turns it off){"; each class's largest connected component kept" if r.largest_component else ""}
+(`--largest_component`); predictions are written in the input's geometry ({"NIfTI" if r.spatial_dims == 3 else "PNG masks, 0/255"}).
 {measured}
 ## Disclaimer
 

@@ -95,24 +95,43 @@ def choose(option: str, value: str, choices: dict):
     return choices[value]
 
 
-def training_cases(split: dict[str, list], mode: str, train_on_val: bool = False) -> list[dict]:
-    """The real training cases: the split's training cases, plus its validation cases with ``train_on_val``.
+def training_cases(split: dict[str, list], mode: str, train_on_val: object = "auto") -> list[dict]:
+    """The real training cases: the split's training cases, plus its validation cases with ``train_on_val``
+    (``auto``: in ``baseline`` mode).
 
     Only ``baseline`` may train on its validation cases: a user without GenSeg would not hold labels
-    back, while the generator's modes read them in the feedback loop (end2end) and for model selection.
+    back, while the generator's modes read them in the feedback loop (end2end).
     """
-    if flag("train_on_val", train_on_val) and mode != "baseline":
+    on_val = mode == "baseline" if train_on_val == "auto" else flag("train_on_val", train_on_val)
+    if on_val and mode != "baseline":
         raise ValueError(
             f"--train_on_val true is for --mode baseline only; mode '{mode}' keeps the validation cases apart."
         )
-    return split["train"] + (split["val"] if flag("train_on_val", train_on_val) else [])
+    return split["train"] + (split["val"] if on_val else [])
+
+
+def resolve_mode(mode: str, is_demo: bool) -> str:
+    """``--mode auto`` (the default): GenSeg (``end2end``) on the embedded demo, which shows the method;
+    the plain segmenter (``baseline``) on real data, where GenSeg has not yet beaten it in this project's
+    studies (docs/low_data_study.md): ``--mode end2end`` asks for the generator."""
+    if mode != "auto":
+        return mode
+    chosen = "end2end" if is_demo else "baseline"
+    if not is_demo:
+        import logging
+
+        logging.getLogger("monai_genseg").info(
+            "--mode auto on real data: baseline (the plain segmenter on every labelled case); GenSeg has not "
+            "beaten it in docs/low_data_study.md, pass --mode end2end to train with the generator"
+        )
+    return chosen
 
 
 def checkpoint_to_evaluate(ckpt_dir: str, which: str) -> str:
-    """``best``: ``model.pt`` (best validation Dice); ``final``: the segmenter in ``genseg_checkpoint.pt`` at the
-    end of training, which does not depend on a few validation cases."""
+    """``model``: ``model.pt``, the weights the run selected (``--model_selection``: final by default, or the
+    best validation Dice); ``final``: the segmenter in ``genseg_checkpoint.pt`` at the end of training."""
     return os.path.join(
-        ckpt_dir, choose("eval_checkpoint", which, {"best": "model.pt", "final": "genseg_checkpoint.pt"})
+        ckpt_dir, choose("eval_checkpoint", which, {"model": "model.pt", "final": "genseg_checkpoint.pt"})
     )
 
 
@@ -150,13 +169,13 @@ def check_prediction_targets(
 def handlers_for_rank(handlers: list, rank: int) -> list:
     """Rank 0 runs every handler; the other ranks only those that must run on every replica: validation,
     whose metric is reduced across ranks, loading weights (the CheckpointLoader MONAI Label prepends,
-    and AtomicCheckpointSaver's resume; it writes on rank 0 only), and the generator's warm-up, whose
-    gradients are averaged across ranks."""
-    from monai.handlers import CheckpointLoader, ValidationHandler
+    and AtomicCheckpointSaver's resume; it writes on rank 0 only), the learning-rate schedule, which every
+    replica's optimizer follows, and the generator's warm-up, whose gradients are averaged across ranks."""
+    from monai.handlers import CheckpointLoader, LrScheduleHandler, ValidationHandler
 
     from monai_genseg.handlers import AtomicCheckpointSaver, GeneratorWarmup
 
-    every_rank = (ValidationHandler, CheckpointLoader, AtomicCheckpointSaver, GeneratorWarmup)
+    every_rank = (ValidationHandler, CheckpointLoader, AtomicCheckpointSaver, LrScheduleHandler, GeneratorWarmup)
     return list(handlers) if rank == 0 else [h for h in handlers if isinstance(h, every_rank)]
 
 
@@ -183,6 +202,23 @@ def whole(option: str, value: object, minimum: int = 0) -> int:
     return value
 
 
+def needs_skimage(largest_component: object) -> bool:
+    """``--largest_component``'s value; on, it needs scikit-image (MONAI's connected components on a CPU)."""
+    import importlib.util
+
+    on = flag("largest_component", largest_component)
+    if on and importlib.util.find_spec("skimage") is None:
+        raise ValueError("--largest_component true needs scikit-image: pip install scikit-image")
+    return on
+
+
+def positive(option: str, value: object) -> float:
+    """A run option's number > 0, or one line naming it."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ValueError(f"--{option} {value!r} is not a number > 0.")
+    return float(value)
+
+
 def start_run(
     bundle_root: str,
     mode: str,
@@ -191,8 +227,12 @@ def start_run(
     resume: object = False,
     overwrite: object = False,
     seed: object = 0,
-    train_on_val: object = False,
+    train_on_val: object = "auto",
     amp: object = True,
+    model_selection: str = "final",
+    time_budget_minutes: object = 15,
+    tta: object = True,
+    largest_component: object = False,
 ) -> None:
     """The first thing a training run does: check every run option at once, one line each, then hold
     ``bundle_root`` for this run (which also proves it writable), turn errors into one line, and let
@@ -204,13 +244,17 @@ def start_run(
     errors.install(resumable=True)
     problems = []
     checks = [
-        lambda: choose("mode", mode, MODES),
-        lambda: choose("scale", scale, presets),
+        lambda: mode == "auto" or choose("mode", mode, MODES),
+        lambda: choose("scale", scale, {"auto": 0, **presets}),
         lambda: flag("resume", resume),
         lambda: flag("overwrite", overwrite),
-        lambda: flag("train_on_val", train_on_val),
+        lambda: train_on_val == "auto" or flag("train_on_val", train_on_val),
         lambda: flag("amp", amp),
         lambda: whole("seed", seed),
+        lambda: choose("model_selection", model_selection, {"final": 0, "best": 0}),
+        lambda: positive("time_budget_minutes", time_budget_minutes),
+        lambda: flag("tta", tta),
+        lambda: needs_skimage(largest_component),
     ]
     for check in checks:
         try:
@@ -229,14 +273,23 @@ def _other_rank() -> bool:
     return dist.is_available() and dist.is_initialized() and dist.get_rank() > 0
 
 
-def start_inference(output_dir: str, scale: str, presets: dict, overwrite: object = False) -> None:
+def start_inference(
+    output_dir: str,
+    scale: str,
+    presets: dict,
+    overwrite: object = False,
+    tta: object = True,
+    largest_component: object = False,
+) -> None:
     """The first thing inference does: check its options, turn errors into one line, and prove ``output_dir``
     writable before the first scan is segmented (not when the first prediction is saved)."""
     from monai_genseg import errors
 
     errors.install()
-    choose("scale", scale, presets)
+    choose("scale", scale, {"auto": 0, **presets})
     flag("overwrite", overwrite)
+    flag("tta", tta)
+    needs_skimage(largest_component)
     try:
         Path(output_dir).mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=output_dir, prefix=".write_probe"):

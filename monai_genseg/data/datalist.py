@@ -42,15 +42,25 @@ def load_msd_datalist(
 
 def split_cases(
     datalist: list[dict],
-    num_labeled: int = NUM_LABELED,
-    num_val: int = NUM_VAL,
+    num_labeled: int | None = NUM_LABELED,
+    num_val: int | None = NUM_VAL,
     seed: int = 0,
     source: str = "the dataset",
+    demo: bool = False,
 ) -> dict[str, list[dict]]:
     """Seeded split into ``train`` (num_labeled), ``val`` (num_val) and ``test`` (the rest).
 
     The same seed gives the same cases in baseline, separate and end2end runs, so they compare fairly.
+    ``None`` for a user's dataset: a quarter of the cases (1 to 8) validate and every other case trains,
+    since a user with few labels holds none back; for the embedded demo (``demo``) the defaults
+    ``NUM_LABELED``/``NUM_VAL``, which leave held-out cases to evaluate.
     """
+    if demo:
+        num_labeled, num_val = num_labeled or NUM_LABELED, num_val or NUM_VAL
+    if num_val is None:
+        num_val = min(8, max(1, len(datalist) // 4))
+    if num_labeled is None:
+        num_labeled = max(1, len(datalist) - num_val)
     for option, value in (("num_labeled", num_labeled), ("num_val", num_val)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"--{option} {value!r} is not a whole number >= 1.")

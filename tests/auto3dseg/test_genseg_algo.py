@@ -19,11 +19,12 @@ from monai_genseg.data import write_liver_demo
 
 # the CPU preset shrunk so that a fold trains in seconds; AutoRunner passes these to scripts/train.py
 TINY = {
-    "presets#cpu#patch_size": [32, 32, 32],
-    "presets#cpu#epoch_length": 3,
-    "presets#cpu#max_epochs": 2,
-    "presets#cpu#generator_warmup_iterations": 2,
-    "presets#cpu#syn_rampup_iterations": 0,
+    "scale": "demo",
+    "presets#demo#patch_size": [32, 32, 32],
+    "presets#demo#epoch_length": 3,
+    "presets#demo#max_epochs": 2,
+    "presets#demo#generator_warmup_iterations": 2,
+    "presets#demo#syn_rampup_iterations": 0,
     "num_workers": 0,
 }
 
@@ -47,9 +48,9 @@ def test_recipe_follows_the_data_analysis():
     assert r.num_classes == 3 and r.image_channels == 1 and r.spatial_dims == 3
     assert r.intensity[0]["a_min"] == -80.0 and r.intensity[0]["a_max"] == 220.0  # CT: foreground percentiles
     assert r.presets["gpu"]["pixdim"] == [0.8, 0.8, 2.5]
-    assert r.presets["gpu"]["patch_size"] == [128, 128, 112] and r.presets["cpu"]["patch_size"] == [48, 48, 32]
+    assert r.presets["gpu"]["patch_size"] == [128, 128, 112] and r.presets["demo"]["patch_size"] == [48, 48, 32]
     small = recipe_from_stats(_stats(shape=(20, 30, 9)), modality="mri")
-    assert small.presets["cpu"]["patch_size"] == [
+    assert small.presets["demo"]["patch_size"] == [
         24,
         32,
         16,

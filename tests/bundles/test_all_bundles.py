@@ -25,16 +25,18 @@ def configs(name: str) -> Path:
 
 
 def tiny(name: str) -> dict:
-    """The cpu preset with counts shrunk; patch sizes the discriminator and generator still accept."""
+    """The demo preset with counts shrunk; patch sizes the discriminator and generator still accept."""
     patch = [32, 32, 32] if RECIPES[name].spatial_dims == 3 else [32, 32]
     return {
-        "presets#cpu#patch_size": patch,
-        "presets#cpu#epoch_length": 2,
-        "presets#cpu#max_epochs": 1,
-        "presets#cpu#generator_warmup_iterations": 1,
-        "presets#cpu#syn_rampup_iterations": 0,
-        "presets#cpu#generator_update_interval": 1,
-        "presets#cpu#arch_update_interval": 1,
+        "scale": "demo",
+        "mode": "end2end",
+        "presets#demo#patch_size": patch,
+        "presets#demo#epoch_length": 2,
+        "presets#demo#max_epochs": 1,
+        "presets#demo#generator_warmup_iterations": 1,
+        "presets#demo#syn_rampup_iterations": 0,
+        "presets#demo#generator_update_interval": 1,
+        "presets#demo#arch_update_interval": 1,
         "num_labeled": 3,
         "num_val": 2,
         "num_workers": 0,
@@ -57,7 +59,7 @@ def test_properties(name, config, kind, tmp_path):
 
 
 @pytest.mark.parametrize("name", NAMES)
-@pytest.mark.parametrize("scale", ["cpu", "gpu"])
+@pytest.mark.parametrize("scale", ["demo", "gpu"])
 def test_verify_net_in_out(name, scale):
     cfg = configs(name)
     verify_net_in_out(
@@ -92,7 +94,7 @@ def test_demo_trains_then_infers(name, tmp_path):
     ckpt = torch.load(tmp_path / "models" / "genseg_checkpoint.pt", weights_only=True)
     assert any(v.abs().sum() > 0 for k, v in ckpt["generator"].items() if k.endswith("alpha"))
 
-    patch = {"presets#cpu#patch_size": tiny(name)["presets#cpu#patch_size"]}
+    patch = {"presets#demo#patch_size": tiny(name)["presets#demo#patch_size"]}
     infer = subprocess.run(
         base + ["--config_file", str(cfg / "inference.yaml")] + _cli_args(dict(patch, bundle_root=str(tmp_path))),
         cwd=tmp_path,

@@ -27,32 +27,37 @@ SOURCE_KEYS = ("dataset_dir", "data_root", "datalist", "split", "num_labeled", "
 def test_recipes_are_immutable_and_composing_never_shares_their_values():
     r = get_recipe("hippocampus3d")
     with pytest.raises(dataclasses.FrozenInstanceError):
-        r.presets["cpu"].epoch_length = 1
+        r.presets["demo"].epoch_length = 1
     with pytest.raises(TypeError):
-        r.presets["cpu"] = r.presets["gpu"]
+        r.presets["demo"] = r.presets["gpu"]
     first = compose(r, *STANDARD)
-    first.train["presets"]["cpu"]["patch_size"][0] = 1  # a caller edits its own copy
+    first.train["presets"]["demo"]["patch_size"][0] = 1  # a caller edits its own copy
     first.train["load_transforms"][-1]["keys"].append("extra")
     second = compose(r, *STANDARD)
-    assert second.train["presets"]["cpu"]["patch_size"] == [32, 32, 32] and r.presets["cpu"].patch_size == (32, 32, 32)
+    assert second.train["presets"]["demo"]["patch_size"] == [32, 32, 32] and r.presets["demo"].patch_size == (
+        32,
+        32,
+        32,
+    )
     assert "extra" not in second.train["load_transforms"][-1]["keys"]
 
 
 def test_the_core_knows_no_data_source_and_split_adds_one():
     for r in RECIPES.values():
         assert not set(SOURCE_KEYS) & set(core(r)), r.name
-    train = compose(get_recipe("skin_lesion2d"), Split(num_labeled=12, num_val=4)).train
-    assert train["num_labeled"] == 12 and train["num_val"] == 4 and "demo_dataset('skin_lesion2d'" in train["data_root"]
+    train = compose(get_recipe("skin_lesion2d"), Split()).train
+    assert train["num_labeled"] is None and train["num_val"] is None  # split_cases sizes them from the data
+    assert "demo_dataset('skin_lesion2d'" in train["data_root"] and train["is_demo"] == "$not @dataset_dir"
     assert list(train).index("dataset_dir") == list(train).index("bundle_root") + 1  # where a reader looks for it
 
 
 def test_layers_add_files_and_a_fixed_scale():
     bundle = compose(
-        get_recipe("liver3d"), *STANDARD, MonaiLabel(), Overrides({"presets#cpu#epoch_length": 3}), scale="cpu"
+        get_recipe("liver3d"), *STANDARD, MonaiLabel(), Overrides({"presets#demo#epoch_length": 3}), scale="demo"
     )
     assert list(bundle.configs) == ["train", "evaluate", "multi_gpu_train", "inference"]
-    assert bundle.train["scale"] == bundle.configs["inference"]["scale"] == "cpu" and bundle.train["overwrite"] is True
-    assert bundle.train["presets"]["cpu"]["epoch_length"] == 3
+    assert bundle.train["scale"] == bundle.configs["inference"]["scale"] == "demo" and bundle.train["overwrite"] is True
+    assert bundle.train["presets"]["demo"]["epoch_length"] == 3
     targets = [h["_target_"] for h in bundle.train["train"]["handlers"]]
     # MONAI Label's generator loader runs before the warm-up, which must see whether a generator was restored
     assert targets[-2:] == ["monai.handlers.CheckpointLoader", "monai_genseg.handlers.GeneratorWarmup"]

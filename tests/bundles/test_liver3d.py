@@ -22,15 +22,17 @@ CONFIGS = BUNDLE / "configs"
 META = str(CONFIGS / "metadata.json")
 LOGGING = str(CONFIGS / "logging.conf")
 
-# the cpu preset with the counts shrunk so a run takes seconds; the wiring is the real one
+# the demo preset (GenSeg) with the counts shrunk so a run takes seconds; the wiring is the real one
 TINY = {
-    "presets#cpu#patch_size": [32, 32, 32],
-    "presets#cpu#epoch_length": 3,
-    "presets#cpu#max_epochs": 2,
-    "presets#cpu#generator_warmup_iterations": 2,
-    "presets#cpu#syn_rampup_iterations": 0,
-    "presets#cpu#generator_update_interval": 1,
-    "presets#cpu#arch_update_interval": 1,
+    "scale": "demo",
+    "mode": "end2end",
+    "presets#demo#patch_size": [32, 32, 32],
+    "presets#demo#epoch_length": 3,
+    "presets#demo#max_epochs": 2,
+    "presets#demo#generator_warmup_iterations": 2,
+    "presets#demo#syn_rampup_iterations": 0,
+    "presets#demo#generator_update_interval": 1,
+    "presets#demo#arch_update_interval": 1,
     "num_labeled": 3,
     "num_val": 2,
     "num_workers": 0,
@@ -98,7 +100,7 @@ def test_configs_have_the_properties_monai_expects(config, kind, tmp_path):
     assert workflow.check_properties() == []
 
 
-@pytest.mark.parametrize("scale", ["cpu", "gpu"])
+@pytest.mark.parametrize("scale", ["demo", "gpu"])
 def test_network_matches_metadata(scale):
     verify_net_in_out(
         net_id="network_def", meta_file=META, config_file=str(CONFIGS / "inference.yaml"), n=1, any=1, scale=scale
@@ -108,7 +110,7 @@ def test_network_matches_metadata(scale):
 def test_train_and_inference_build_the_same_segmenter():
     from monai.bundle import ConfigParser
 
-    for scale in ("cpu", "gpu"):
+    for scale in ("demo", "gpu"):
         nets = []
         for config in ("train.yaml", "inference.yaml"):
             parser = ConfigParser()
@@ -137,6 +139,7 @@ def test_training_run_from_another_folder_saves_everything(trained):
         "random_states",
         "best_metric",
         "trainer",
+        "lr_scheduler",
     }
     assert ckpt["trainer"]["iteration"] == 6
     alphas = [v for k, v in ckpt["generator"].items() if k.endswith("alpha")]
@@ -157,7 +160,7 @@ def test_inference_writes_one_prediction_per_input_with_its_geometry(trained, da
         cwd=tmp_path,
         bundle_root=str(root),
         dataset_dir=str(images),
-        **{"presets#cpu#patch_size": [32, 32, 32]},
+        **{"presets#demo#patch_size": [32, 32, 32]},
     )
     for src in sorted(images.iterdir()):
         out = root / "eval" / "predictions" / src.name.replace(".nii.gz", "_seg.nii.gz")

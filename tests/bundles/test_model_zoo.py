@@ -107,7 +107,7 @@ def test_zoo_package_lists_large_weights_in_large_files_yml(tmp_path):
     download_large_files(bundle_path=str(pkg))
     assert (pkg / "models" / "model.pt").read_bytes() == model.read_bytes()
 
-    small = package_for_zoo("liver3d", tmp_path / "zoo_small", model, scale="cpu")
+    small = package_for_zoo("liver3d", tmp_path / "zoo_small", model, scale="demo")
     assert (small / "models" / "model.pt").read_bytes() == model.read_bytes() and not (
         small / "large_files.yml"
     ).exists()
@@ -122,8 +122,8 @@ def test_repackaging_replaces_the_weights_and_large_files_list(tmp_path):
     big, small = tmp_path / "big.pt", tmp_path / "small.pt"
     big.write_bytes(b"x" * 2000)
     small.write_bytes(b"y" * 10)
-    first = package_for_zoo("polyp2d", tmp_path / "zoo", big, scale="cpu", url_base="https://example.org", limit=1000)
+    first = package_for_zoo("polyp2d", tmp_path / "zoo", big, scale="demo", url_base="https://example.org", limit=1000)
     assert (first / "large_files.yml").is_file() and not (first / "models" / "model.pt").exists()
-    again = package_for_zoo("polyp2d", tmp_path / "zoo", small, scale="cpu", limit=1000, overwrite=True)
+    again = package_for_zoo("polyp2d", tmp_path / "zoo", small, scale="demo", limit=1000, overwrite=True)
     assert not (again / "large_files.yml").exists()  # it would point at the old weights
     assert (again / "models" / "model.pt").read_bytes() == b"y" * 10

@@ -28,10 +28,11 @@ from monai_genseg.monailabel import prepare_bundle
 
 REPO_TRAIN = Path(__file__).resolve().parents[2] / "bundles" / "liver3d" / "configs" / "train.yaml"
 QUICK = {
-    "presets#cpu#patch_size": [32, 32, 32],
-    "presets#cpu#epoch_length": 3,
-    "presets#cpu#generator_warmup_iterations": 2,
-    "presets#cpu#syn_rampup_iterations": 0,
+    "scale": "demo",
+    "presets#demo#patch_size": [32, 32, 32],
+    "presets#demo#epoch_length": 3,
+    "presets#demo#generator_warmup_iterations": 2,
+    "presets#demo#syn_rampup_iterations": 0,
     "num_workers": 0,
 }
 
@@ -50,7 +51,7 @@ def cases(tmp_path_factory) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory) -> Path:
-    return prepare_bundle("liver3d", tmp_path_factory.mktemp("app") / "model", scale="cpu", overrides=QUICK)
+    return prepare_bundle("liver3d", tmp_path_factory.mktemp("app") / "model", scale="demo", overrides=QUICK)
 
 
 def train_task_overrides(bundle: Path, train: list[dict], val: list[dict], max_epochs: int = 1) -> dict:
@@ -107,11 +108,11 @@ def run_train_task(bundle: Path, overrides: dict, cache: Path) -> subprocess.Com
 def test_prepared_copy_fixes_scale_and_lets_retraining_replace_models(bundle):
     train = yaml.safe_load((bundle / "configs" / "train.yaml").read_text())
     infer = yaml.safe_load((bundle / "configs" / "inference.yaml").read_text())
-    assert train["scale"] == infer["scale"] == "cpu" and train["overwrite"] is True
-    assert train["presets"]["cpu"]["epoch_length"] == 3
+    assert train["scale"] == infer["scale"] == "demo" and train["overwrite"] is True
+    assert train["presets"]["demo"]["epoch_length"] == 3
     from monai_genseg.bundle import RECIPES
 
-    assert RECIPES["liver3d"].presets["cpu"]["epoch_length"] == 40  # the copy's settings never leak into the recipe
+    assert RECIPES["liver3d"].presets["demo"]["epoch_length"] == 40  # the copy's settings never leak into the recipe
     assert yaml.safe_load(REPO_TRAIN.read_text())["overwrite"] is False  # the repository's bundle keeps its safety net
     meta = json.loads((bundle / "configs" / "metadata.json").read_text())
     assert meta["network_data_format"]["outputs"]["pred"]["channel_def"] == {
@@ -121,7 +122,7 @@ def test_prepared_copy_fixes_scale_and_lets_retraining_replace_models(bundle):
     }
     assert {"multi_gpu_train.yaml", "logging.conf"} <= {p.name for p in (bundle / "configs").iterdir()}
     with pytest.raises(FileExistsError, match="overwrite"):
-        prepare_bundle("liver3d", bundle.parent, scale="cpu")
+        prepare_bundle("liver3d", bundle.parent, scale="demo")
 
 
 def test_architecture_step_reads_the_validation_cases_monailabel_gives(bundle, cases):

@@ -15,7 +15,7 @@ def _torchrun(tmp_path, **overrides) -> str:
     files = json.dumps([str(cfg / "train.yaml"), str(cfg / "multi_gpu_train.yaml")])
     settings = dict(
         tiny("hippocampus3d"),
-        **{"presets#cpu#epoch_length": 3, "num_labeled": 4, "bundle_root": str(tmp_path)},
+        **{"presets#demo#epoch_length": 3, "num_labeled": 4, "bundle_root": str(tmp_path)},
         **overrides,
     )
     cmd = [
@@ -50,12 +50,12 @@ def _torchrun(tmp_path, **overrides) -> str:
 
 
 def test_two_processes_train_and_stay_identical_then_resume_together(tmp_path):
-    _torchrun(tmp_path, **{"presets#cpu#max_epochs": 1})
+    _torchrun(tmp_path, **{"presets#demo#max_epochs": 1})
     ckpt = torch.load(tmp_path / "models" / "genseg_checkpoint.pt", weights_only=True)
     assert ckpt["trainer"]["iteration"] == 3  # 4 training cases over 2 ranks, 3 iterations an epoch
     assert any(v.abs().sum() > 0 for k, v in ckpt["generator"].items() if k.endswith("alpha"))
 
-    log = _torchrun(tmp_path, resume=True, **{"presets#cpu#max_epochs": 2})
+    log = _torchrun(tmp_path, resume=True, **{"presets#demo#max_epochs": 2})
     assert (
         log.count(f"resumed from {tmp_path / 'models' / 'genseg_checkpoint.pt'} at epoch 1, iteration 3") == 2
     )  # both ranks

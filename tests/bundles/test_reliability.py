@@ -57,7 +57,7 @@ def test_false_in_words_never_overwrites_a_finished_run(trained, dataset, option
     [
         ({"overwrite": "maybe"}, "--overwrite 'maybe' is not true or false"),
         ({"amp": "maybe"}, "--amp 'maybe' is not true or false"),
-        ({"scale": "tpu"}, "--scale 'tpu' is not one of ['cpu', 'gpu']"),
+        ({"scale": "tpu"}, "--scale 'tpu' is not one of ['auto', 'demo', 'gpu']"),
         ({"mode": "gan"}, "--mode 'gan' is not one of ['baseline', 'end2end', 'joint', 'separate']"),
         ({"num_labeled": "abc"}, "--num_labeled 'abc' is not a whole number >= 1"),
     ],
@@ -91,13 +91,13 @@ def test_resuming_a_finished_run_says_so_and_changes_nothing(trained, dataset):
 @pytest.mark.parametrize("damage", ["truncated", "other preset", "model.pt replaced"])
 def test_a_checkpoint_that_does_not_fit_is_refused_naming_it(trained, dataset, tmp_path, damage):
     root = _copy(trained, tmp_path)
-    settings = dict(TINY, **{"presets#cpu#max_epochs": 3})
+    settings = dict(TINY, **{"presets#demo#max_epochs": 3})
     checkpoint = root / "models" / "genseg_checkpoint.pt"
     if damage == "truncated":
         checkpoint.write_bytes(checkpoint.read_bytes()[:5000])
         expected = (f"{checkpoint}: cannot resume from it, the file is unreadable",)
     elif damage == "other preset":
-        settings["presets#cpu#segmenter_channels"] = [4, 8, 16, 32]
+        settings["presets#demo#segmenter_channels"] = [4, 8, 16, 32]
         expected = (f"{checkpoint}: cannot resume from it, it was saved by another bundle or preset",)
     else:  # the disk filled after model.pt of a later epoch was written, before its checkpoint was
         model = root / "models" / "model.pt"
@@ -108,7 +108,7 @@ def test_a_checkpoint_that_does_not_fit_is_refused_naming_it(trained, dataset, t
 
 
 def test_sigterm_during_training_leaves_whole_files_and_no_lock(tmp_path, dataset):
-    settings = dict(TINY, **{"presets#cpu#max_epochs": 40, "bundle_root": str(tmp_path), "dataset_dir": str(dataset)})
+    settings = dict(TINY, **{"presets#demo#max_epochs": 40, "bundle_root": str(tmp_path), "dataset_dir": str(dataset)})
     cmd = [sys.executable, "-m", "monai.bundle", "run", "--config_file", str(CONFIGS / "train.yaml")]
     proc = subprocess.Popen(cmd + _cli_args(settings), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     checkpoint = tmp_path / "models" / "genseg_checkpoint.pt"

@@ -21,7 +21,7 @@ def test_tracking_mlflow_records_losses_dice_and_config(tmp_path, dataset):
     assert len(runs) == 1 and runs[0].info.status == "FINISHED"
     run = runs[0]
     losses = client.get_metric_history(run.info.run_id, "train_loss")
-    assert len(losses) == TINY["presets#cpu#epoch_length"] * TINY["presets#cpu#max_epochs"]  # one per iteration
+    assert len(losses) == TINY["presets#demo#epoch_length"] * TINY["presets#demo#max_epochs"]  # one per iteration
     assert all(0 < m.value < 10 for m in losses)
     assert 0 <= run.data.metrics["val_mean_dice"] <= 1
     assert [a.path for a in client.list_artifacts(run.info.run_id)][0].startswith("config_")

@@ -31,7 +31,7 @@ def _train_cmd(**overrides) -> list[str]:
 
 
 def test_sigkill_then_resume_finishes_the_planned_iterations(tmp_path, dataset):
-    settings = dict(TINY, **{"presets#cpu#max_epochs": 4, "bundle_root": str(tmp_path), "dataset_dir": str(dataset)})
+    settings = dict(TINY, **{"presets#demo#max_epochs": 4, "bundle_root": str(tmp_path), "dataset_dir": str(dataset)})
     ckpt = tmp_path / "models" / "genseg_checkpoint.pt"
     proc = subprocess.Popen(_train_cmd(**settings), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300

@@ -43,3 +43,14 @@ def test_split_is_seeded_disjoint_and_says_what_is_missing():
     assert not {c["image"] for c in a["train"]} & {c["image"] for c in a["val"]}
     with pytest.raises(ValueError, match="needs num_labeled \\+ num_val = 8 \\+ 4 = 12 labelled cases, found 10"):
         split_cases(cases, 8, 4)
+
+
+def test_a_users_dataset_trains_on_every_case_by_default_and_the_demo_keeps_held_out_cases():
+    eight, forty = [{"image": str(i)} for i in range(8)], [{"image": str(i)} for i in range(60)]
+    s = split_cases(eight, None, None, seed=0)
+    assert (len(s["train"]), len(s["val"]), len(s["test"])) == (6, 2, 0)  # a quarter validates
+    s = split_cases(forty, None, None, seed=0)
+    assert (len(s["train"]), len(s["val"]), len(s["test"])) == (52, 8, 0)  # at most 8 validate
+    assert len(split_cases(forty, 10, None, seed=0)["test"]) == 42  # a count given holds the rest out
+    demo = split_cases(forty, None, None, seed=0, demo=True)
+    assert (len(demo["train"]), len(demo["val"])) == (32, 8) and len(demo["test"]) == 20

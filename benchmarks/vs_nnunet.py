@@ -1,0 +1,187 @@
+"""monai-genseg's planned default against nnU-Net v2 on the same few labelled cases, scored on the rest.
+
+    python benchmarks/vs_nnunet.py --dataset_dir ../shared/data/hippocampus --num_labeled 8 --seed 0 \
+        --output study/vs_nnunet --nnunet_bin /opt/nnunet/bin --nnunet_trainer nnUNetTrainer_10epochs
+
+Picks ``num_labeled`` cases of an MSD-layout folder with ``seed`` and writes them (symlinks) to
+``OUTPUT/labelled``; every other case goes to ``OUTPUT/unseen``. Then:
+
+1. **monai-genseg**: ``train.yaml`` with only ``--dataset_dir OUTPUT/labelled`` (the plan, its time
+   budget, ``--mode auto``), then ``evaluate.yaml --eval_dataset_dir OUTPUT/unseen``.
+2. **nnU-Net v2** (skipped without ``--nnunet_bin``): ``nnUNetv2_plan_and_preprocess``, ``nnUNetv2_train``
+   on fold ``all`` (5 folds do not exist at 8 cases) with ``-device cpu`` unless CUDA is there, and
+   ``nnUNetv2_predict`` on the unseen images; its predictions are scored by the same MONAI metrics.
+
+Both tools' mean Dice and HD95 per class, and their wall-clock, are printed and written to
+``OUTPUT/results.json``. nnU-Net needs its own environment (it pins packages of its own): a venv with the
+CPU torch installed first, then ``pip install nnunetv2``, whose ``bin/`` is ``--nnunet_bin``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def split_folder(dataset_dir: Path, out: Path, num_labeled: int, seed: int) -> tuple[Path, Path]:
+    """``out/labelled`` and ``out/unseen``: MSD folders of symlinks, split with ``seed``."""
+    from monai_genseg.data import load_datalist
+    from monai_genseg.data.datalist import seeded_order
+
+    cases = load_datalist(str(dataset_dir))
+    order = seeded_order(len(cases), seed)
+    parts = {"labelled": [cases[i] for i in order[:num_labeled]], "unseen": [cases[i] for i in order[num_labeled:]]}
+    for name, chosen in parts.items():
+        listed = []
+        for sub in ("imagesTr", "labelsTr"):
+            (out / name / sub).mkdir(parents=True, exist_ok=True)
+        for case in chosen:
+            entry = {}
+            for key, sub in (("image", "imagesTr"), ("label", "labelsTr")):
+                target = out / name / sub / Path(case[key]).name
+                if not target.exists():
+                    target.symlink_to(os.path.abspath(case[key]))
+                entry[key] = f"./{sub}/{target.name}"
+            listed.append(entry)
+        (out / name / "dataset.json").write_text(json.dumps({"training": listed}, indent=1))
+    return out / "labelled", out / "unseen"
+
+
+def run(cmd: list[str], log: Path, env: dict | None = None) -> float:
+    """Run ``cmd`` with its output in ``log``; the seconds it took."""
+    start = time.perf_counter()
+    with open(log, "w") as f:
+        proc = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT, env=env)
+    if proc.returncode:
+        sys.exit(f"{' '.join(cmd[:6])}... failed ({proc.returncode}); see {log}")
+    return time.perf_counter() - start
+
+
+def genseg(bundle: str, labelled: Path, unseen: Path, out: Path, seed: int) -> dict:
+    cfg = REPO / "bundles" / bundle / "configs"
+    common = ["--bundle_root", str(out / "genseg"), "--dataset_dir", str(labelled), "--seed", str(seed)]
+    train = [sys.executable, "-m", "monai.bundle", "run", "--config_file", str(cfg / "train.yaml")] + common
+    seconds = run(train, out / "genseg_train.log")
+    both = json.dumps([str(cfg / "train.yaml"), str(cfg / "evaluate.yaml")])
+    evaluate = [sys.executable, "-m", "monai.bundle", "run", "--config_file", both, "--eval_dataset_dir", str(unseen)]
+    run(evaluate + common, out / "genseg_eval.log")
+    summary = json.loads((out / "genseg" / "eval" / "metrics.json").read_text())["summary"]
+    plan = json.loads((out / "genseg" / "models" / "plan.json").read_text())
+    return {"train_seconds": round(seconds), "summary": summary, "plan": plan["preset"]}
+
+
+def nnunet(bin_dir: Path, trainer: str, labelled: Path, unseen: Path, out: Path, class_names: list[str]) -> dict:
+    """nnU-Net v2 on ``labelled`` (fold ``all``), its predictions of ``unseen`` scored with MONAI's metrics."""
+    import torch
+
+    root = out / "nnunet"
+    raw = root / "raw" / "Dataset104_Genseg"
+    env = dict(
+        os.environ,
+        nnUNet_raw=str(root / "raw"),
+        nnUNet_preprocessed=str(root / "preprocessed"),
+        nnUNet_results=str(root / "results"),
+    )
+    for sub in ("imagesTr", "labelsTr", "imagesTs"):
+        (raw / sub).mkdir(parents=True, exist_ok=True)
+    for folder, images in ((labelled, "imagesTr"), (unseen, "imagesTs")):
+        for case in json.loads((folder / "dataset.json").read_text())["training"]:
+            name = Path(case["image"]).name.replace(".nii.gz", "")
+            (raw / images / f"{name}_0000.nii.gz").unlink(missing_ok=True)
+            (raw / images / f"{name}_0000.nii.gz").symlink_to((folder / case["image"]).resolve())
+            if images == "imagesTr":
+                (raw / "labelsTr" / f"{name}.nii.gz").unlink(missing_ok=True)
+                (raw / "labelsTr" / f"{name}.nii.gz").symlink_to((folder / case["label"]).resolve())
+    labels = {"background": 0, **{n: i + 1 for i, n in enumerate(class_names)}}
+    meta = {"channel_names": {"0": "MRI"}, "labels": labels, "numTraining": len(list((raw / "imagesTr").iterdir()))}
+    (raw / "dataset.json").write_text(json.dumps({**meta, "file_ending": ".nii.gz"}, indent=1))
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    seconds = {}
+    seconds["plan"] = run(
+        [str(bin_dir / "nnUNetv2_plan_and_preprocess"), "-d", "104", "-c", "3d_fullres", "-np", "2"],
+        out / "nnunet_plan.log",
+        env,
+    )
+    seconds["train"] = run(
+        [str(bin_dir / "nnUNetv2_train"), "104", "3d_fullres", "all", "-tr", trainer, "-device", device],
+        out / "nnunet_train.log",
+        env,
+    )
+    pred = root / "predictions"
+    seconds["predict"] = run(
+        [str(bin_dir / "nnUNetv2_predict"), "-i", str(raw / "imagesTs"), "-o", str(pred), "-d", "104"]
+        + ["-c", "3d_fullres", "-f", "all", "-tr", trainer, "-device", device],
+        out / "nnunet_predict.log",
+        env,
+    )
+    return {"seconds": {k: round(v) for k, v in seconds.items()}, "summary": score(pred, unseen, class_names)}
+
+
+def score(pred_dir: Path, unseen: Path, class_names: list[str]) -> dict:
+    """Mean Dice and HD95 per class of ``pred_dir``'s NIfTI predictions against ``unseen``'s labels."""
+    import nibabel as nib
+    import torch
+    from monai.metrics import DiceMetric, HausdorffDistanceMetric
+    from monai.networks.utils import one_hot
+
+    n = len(class_names) + 1
+    dice, hd95 = DiceMetric(include_background=False), HausdorffDistanceMetric(include_background=False, percentile=95)
+    for case in json.loads((unseen / "dataset.json").read_text())["training"]:
+        label = nib.load(unseen / case["label"])
+        p = nib.load(pred_dir / Path(case["image"]).name)
+        y = one_hot(torch.as_tensor(np.asarray(label.dataobj))[None, None].long(), n)
+        yp = one_hot(torch.as_tensor(np.asarray(p.dataobj))[None, None].long(), n)
+        dice(yp, y)
+        hd95(yp, y, spacing=[float(s) for s in label.header.get_zooms()[:3]])
+    d, h = dice.aggregate("mean_batch"), hd95.aggregate("mean_batch")
+    out = {f"val_mean_dice_{c}": {"mean": float(d[i])} for i, c in enumerate(class_names)}
+    out.update({f"hd95_{c}": {"mean": float(h[i])} for i, c in enumerate(class_names)})
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset_dir", required=True)
+    parser.add_argument("--bundle", default="hippocampus3d")
+    parser.add_argument("--num_labeled", type=int, default=8)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--output", required=True)
+    parser.add_argument("--nnunet_bin", help="the bin/ folder of an environment with nnunetv2 installed")
+    parser.add_argument("--nnunet_trainer", default="nnUNetTrainer_10epochs")
+    parser.add_argument("--skip_genseg", action="store_true")
+    args = parser.parse_args()
+    from monai_genseg.bundle import get_recipe
+
+    out = Path(args.output).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    print(f"command: {' '.join(sys.argv)}")
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cpus, python {platform.python_version()}; seed {args.seed}")
+    labelled, unseen = split_folder(Path(args.dataset_dir), out, args.num_labeled, args.seed)
+    results: dict = {"command": " ".join(sys.argv), "seed": args.seed, "machine": platform.machine()}
+    names = list(get_recipe(args.bundle).class_names)
+    if not args.skip_genseg:
+        results["monai_genseg"] = genseg(args.bundle, labelled, unseen, out, args.seed)
+    if args.nnunet_bin:
+        results["nnunet"] = nnunet(Path(args.nnunet_bin), args.nnunet_trainer, labelled, unseen, out, names)
+    (out / "results.json").write_text(json.dumps(results, indent=1))
+    for tool in ("monai_genseg", "nnunet"):
+        if tool in results:
+            s = results[tool]["summary"]
+            cells = ", ".join(
+                f"{c} Dice {s[f'val_mean_dice_{c}']['mean']:.3f} HD95 {s[f'hd95_{c}']['mean']:.2f}" for c in names
+            )
+            print(f"{tool}: {cells}; seconds {results[tool].get('train_seconds', results[tool].get('seconds'))}")
+
+
+if __name__ == "__main__":
+    main()

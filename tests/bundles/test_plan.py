@@ -1,0 +1,153 @@
+"""The training plan: sizes from a fingerprint, the step budget, where it is saved and who reads it."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+
+import pytest
+
+from monai_genseg.bundle import get_recipe, preset_for_run
+from monai_genseg.bundle.plan import (
+    MAX_VOLUME_VOXELS,
+    PATCH_VOXELS,
+    Fingerprint,
+    Plan,
+    fingerprint,
+    make_plan,
+)
+from monai_genseg.data import demo_dataset, load_datalist, split_cases
+
+DEMO_3D = get_recipe("hippocampus3d").presets["demo"]
+DEMO_2D = get_recipe("skin_lesion2d").presets["demo"]
+
+
+def _plan(fp: Fingerprint, device="cpu", minutes=15.0, seconds=0.1, mode="baseline", demo=None) -> Plan:
+    demo = demo or (DEMO_3D if fp.spatial_dims == 3 else DEMO_2D)
+    return make_plan(fp, demo, device, minutes, mode, 1, 3, seconds_per_step=seconds)
+
+
+def test_a_small_3d_image_is_covered_whole_and_the_unet_reaches_a_4_voxel_bottleneck():
+    plan = _plan(Fingerprint(8, (35.5, 49.0, 35.5), (1.0, 1.0, 1.0), 0.057))
+    p = plan.preset
+    assert p.pixdim == (1.0, 1.0, 1.0) and p.patch_size == (40, 56, 40)  # the median image, divisible by 2**3
+    assert p.segmenter_channels == (16, 32, 64, 128) and p.segmenter_res_units == 2
+    assert all(s % 2 ** (len(p.generator_channels)) == 0 for s in p.patch_size)  # the generator fits the patch too
+    assert p.samples_per_volume == 2 and p.batch_size is None
+    assert "the patch covers the whole median image" in plan.reasons
+
+
+def test_the_step_budget_follows_the_time_budget_the_measured_step_and_the_mode():
+    fp = Fingerprint(8, (35.5, 49.0, 35.5), (1.0, 1.0, 1.0), 0.057)
+    short, long, genseg = _plan(fp, minutes=5), _plan(fp, minutes=20), _plan(fp, minutes=20, mode="end2end")
+
+    def steps(plan):
+        return plan.preset.epoch_length * plan.preset.max_epochs
+
+    assert steps(long) == pytest.approx(4 * steps(short), rel=0.02)
+    assert steps(genseg) < steps(long) / 2  # a GenSeg step costs more: fewer of them in the same time
+    p = long.preset
+    assert p.max_epochs == 20 and 0 < p.lr_warmup_iterations < steps(long) / 10 and p.early_stop_patience == 6
+    tiny = _plan(fp, minutes=0.01)
+    assert steps(tiny) >= 20 and any("raised to" in r for r in tiny.reasons)
+
+
+def test_a_large_ct_is_coarsened_on_a_cpu_and_cut_into_patches_that_fit():
+    fp = Fingerprint(2, (512.0, 512.0, 140.0), (0.7, 0.7, 1.6), 0.05)
+    cpu, gpu = _plan(fp), _plan(fp, device="cuda")
+    resampled = [n * s0 / s for n, s0, s in zip(fp.median_shape, fp.median_spacing, cpu.preset.pixdim)]
+    assert math.prod(resampled) <= MAX_VOLUME_VOXELS * 1.01
+    assert gpu.preset.pixdim == fp.median_spacing  # a GPU keeps the median spacing
+    for plan, kind in ((cpu, "cpu"), (gpu, "cuda")):
+        assert math.prod(plan.preset.patch_size) <= 1.5 * PATCH_VOXELS[(kind, 3)]
+    assert gpu.preset.segmenter_channels[0] == 32 and cpu.preset.segmenter_channels[0] == 16
+    assert max(gpu.preset.segmenter_channels) <= 320
+
+
+def test_2d_resolution_comes_from_the_data():
+    isic = _plan(Fingerprint(40, (256.0, 192.0), (1.0, 1.0), 0.17)).preset
+    assert isic.patch_size == (256, 192) and isic.batch_size == 8 and isic.pixdim is None
+    photo = _plan(Fingerprint(40, (2000.0, 1500.0), (1.0, 1.0), 0.17)).preset
+    assert math.prod(photo.patch_size) <= 1.5 * PATCH_VOXELS[("cpu", 2)]
+    assert photo.patch_size[0] / photo.patch_size[1] == pytest.approx(4 / 3, rel=0.15)  # proportions kept
+    wound = _plan(Fingerprint(40, (1024.0, 1024.0), (1.0, 1.0), 0.0003))
+    assert any("under 8 voxels" in r for r in wound.reasons)
+
+
+def test_the_plan_round_trips_through_json_and_says_what_it_chose():
+    plan = _plan(Fingerprint(8, (35.5, 49.0, 35.5), (1.0, 1.0, 1.0), 0.057))
+    assert Plan.from_json(plan.to_json()) == plan
+    text = plan.describe()
+    assert "patch 40x56x40" in text and "steps" in text and "cosine" in text
+
+
+@pytest.fixture(scope="module")
+def real_like(tmp_path_factory):
+    """The hippocampus demo's labelled cases, handed over as a user's dataset would be (not the demo)."""
+    root = demo_dataset("hippocampus3d", seed=0)
+    return split_cases(load_datalist(root), 6, 2, 0)
+
+
+def test_fingerprint_reads_monai_dataanalyzer_statistics(real_like):
+    cases = real_like["train"] + real_like["val"]
+    fp = fingerprint(cases, 3)
+    assert fp.num_cases == 8 and fp.spatial_dims == 3 and len(fp.median_spacing) == 3
+    assert all(n > 8 for n in fp.median_shape) and 0 < fp.foreground_fraction < 1
+
+
+def test_preset_for_run_plans_real_data_saves_the_plan_and_every_later_reader_gets_it(tmp_path, real_like):
+    presets = {k: v.as_config() for k, v in get_recipe("hippocampus3d").presets.items()}
+    cases = real_like["train"] + real_like["val"]
+    common = dict(cases=cases, spatial_dims=3, in_channels=1, num_classes=3, time_budget_minutes=0.05)
+    planned = preset_for_run("auto", presets, str(tmp_path), replan=True, **common)
+    saved = json.loads((tmp_path / "plan.json").read_text())
+    assert saved["preset"] == planned and saved["fingerprint"]["num_cases"] == 8 and saved["seconds_per_step"] > 0
+    assert preset_for_run("auto", presets, str(tmp_path)) == planned  # evaluation, inference, resume
+    # no plan yet (MONAI Label parses inference before the first training): the demo's sizes
+    assert preset_for_run("auto", presets, str(tmp_path / "elsewhere")) == presets["demo"]
+    with pytest.raises(FileNotFoundError, match="plan.json: no training plan"):
+        preset_for_run("auto", {}, str(tmp_path / "elsewhere"))
+
+
+def test_the_demo_data_gets_the_demo_preset_and_the_demo_preset_on_real_data_warns(tmp_path, caplog):
+    presets = {k: v.as_config() for k, v in get_recipe("hippocampus3d").presets.items()}
+    assert preset_for_run("auto", presets, str(tmp_path), is_demo=True, replan=True) == presets["demo"]
+    assert json.loads((tmp_path / "plan.json").read_text())["preset"] == presets["demo"]
+    with caplog.at_level(logging.WARNING):
+        assert preset_for_run("demo", presets, str(tmp_path / "real"), is_demo=False, replan=True) == presets["demo"]
+    assert "--scale demo trains a smoke-test budget" in caplog.text
+
+
+def test_training_stops_early_on_a_validation_plateau_and_model_pt_holds_the_final_weights(tmp_path):
+    import torch
+
+    from .test_liver3d import TINY, run_bundle
+
+    # a zero learning rate: the validation Dice cannot improve, so patience 1 stops the run after epoch 2 of 6
+    settings = dict(TINY, mode="baseline", bundle_root=str(tmp_path))
+    settings.update({"presets#demo#max_epochs": 6, "presets#demo#early_stop_patience": 1, "optimizer#lr": 0.0})
+    run_bundle(["train.yaml"], cwd=tmp_path, **settings)
+    ckpt = torch.load(tmp_path / "models" / "genseg_checkpoint.pt", weights_only=True)
+    assert ckpt["trainer"]["iteration"] == 2 * TINY["presets#demo#epoch_length"]
+    final = torch.load(tmp_path / "models" / "model.pt", weights_only=True)
+    assert all(torch.equal(final[k], v) for k, v in ckpt["model"].items())  # --model_selection final
+
+
+def test_the_learning_rate_warms_up_then_decays_to_zero_at_the_step_ceiling():
+    from monai.bundle import ConfigParser
+
+    from monai_genseg.bundle import STANDARD, compose
+
+    parser = ConfigParser(compose(get_recipe("hippocampus3d"), *STANDARD, scale="demo").train)
+    scheduler = parser.get_parsed_content("lr_scheduler")
+    preset, optimizer = DEMO_3D, scheduler.optimizer
+    total = preset.epoch_length * preset.max_epochs
+    lrs = []
+    for _ in range(total):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    peak = lrs.index(max(lrs))
+    assert lrs[0] < 0.1 * max(lrs) and peak == preset.lr_warmup_iterations and max(lrs) == pytest.approx(1e-3)
+    assert lrs[-1] < 1e-3 * 0.01 and all(a >= b for a, b in zip(lrs[peak:], lrs[peak + 1 :]))
