@@ -43,7 +43,15 @@ def test_sigterm_and_ctrl_c_end_a_process_with_one_line(tmp_path):
         "while True: time.sleep(0.05)"
     )
     for sig in (signal.SIGTERM, signal.SIGINT):
-        proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", code],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            # a suite started in the background (cmd &) inherits SIGINT ignored, and Python keeps it so: a
+            # user's Ctrl-C reaches a process in the foreground, which is what this test stands for
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )
         assert proc.stdout.readline().strip() == "ready"
         time.sleep(0.1)
         os.kill(proc.pid, sig)
