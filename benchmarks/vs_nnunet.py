@@ -151,7 +151,9 @@ def score(pred_dir: Path, unseen: Path, class_names: list[str]) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset_dir", required=True)
+    parser.add_argument("--dataset_dir", help="an MSD folder to split; or give --labelled_dir and --unseen_dir")
+    parser.add_argument("--labelled_dir", help="an MSD folder of the labelled cases (a split made already)")
+    parser.add_argument("--unseen_dir", help="an MSD folder of the cases to score")
     parser.add_argument("--bundle", default="hippocampus3d")
     parser.add_argument("--num_labeled", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
@@ -166,7 +168,12 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     print(f"command: {' '.join(sys.argv)}")
     print(f"machine: {platform.machine()}, {os.cpu_count()} cpus, python {platform.python_version()}; seed {args.seed}")
-    labelled, unseen = split_folder(Path(args.dataset_dir), out, args.num_labeled, args.seed)
+    if args.labelled_dir and args.unseen_dir:
+        labelled, unseen = Path(args.labelled_dir).resolve(), Path(args.unseen_dir).resolve()
+    elif args.dataset_dir:
+        labelled, unseen = split_folder(Path(args.dataset_dir), out, args.num_labeled, args.seed)
+    else:
+        parser.error("give --dataset_dir, or --labelled_dir and --unseen_dir")
     results: dict = {"command": " ".join(sys.argv), "seed": args.seed, "machine": platform.machine()}
     names = list(get_recipe(args.bundle).class_names)
     if not args.skip_genseg:
