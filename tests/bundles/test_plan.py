@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+from pathlib import Path
 
 import pytest
 
@@ -151,3 +152,67 @@ def test_the_learning_rate_warms_up_then_decays_to_zero_at_the_step_ceiling():
     peak = lrs.index(max(lrs))
     assert lrs[0] < 0.1 * max(lrs) and peak == preset.lr_warmup_iterations and max(lrs) == pytest.approx(1e-3)
     assert lrs[-1] < 1e-3 * 0.01 and all(a >= b for a, b in zip(lrs[peak:], lrs[peak + 1 :]))
+
+
+def _bundle_run(name: str, configs: list[str], root, **settings):
+    import subprocess
+    import sys
+
+    from .test_liver3d import _cli_args
+
+    folder = BUNDLES / name / "configs"
+    files = [str(folder / c) for c in configs]
+    cmd = [
+        sys.executable,
+        "-m",
+        "monai.bundle",
+        "run",
+        "--config_file",
+        files[0] if len(files) == 1 else json.dumps(files),
+    ]
+    proc = subprocess.run(
+        cmd + _cli_args(dict(settings, bundle_root=str(root), num_workers=0)),
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        errors="replace",
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+BUNDLES = Path(__file__).resolve().parents[2] / "bundles"
+GPU_SMALL = {  # the gpu preset's networks, on small images for a few steps
+    "presets#gpu#patch_size": [64, 64],
+    "presets#gpu#batch_size": 2,
+    "presets#gpu#epoch_length": 2,
+    "presets#gpu#max_epochs": 1,
+    "presets#gpu#generator_warmup_iterations": 1,
+    "presets#gpu#syn_rampup_iterations": 0,
+}
+
+
+@pytest.mark.parametrize("scale", ["auto", "gpu"])
+def test_each_preset_trains_evaluates_and_infers_on_a_users_dataset(tmp_path, scale):
+    data = Path(
+        demo_dataset("skin_lesion2d", seed=0)
+    )  # handed over as --dataset_dir: real data as far as the run knows
+    settings = dict(dataset_dir=str(data), scale=scale, num_labeled=6, num_val=2)
+    if scale == "auto":
+        settings["time_budget_minutes"] = 0.01  # the plan's floor: 20 steps
+    else:
+        settings.update(GPU_SMALL, mode="end2end")
+    train = _bundle_run("skin_lesion2d", ["train.yaml"], tmp_path, **settings)
+    plan = json.loads((tmp_path / "models" / "plan.json").read_text())
+    if scale == "auto":
+        assert "plan (cpu, 0.01 min, mode baseline)" in train.stdout + train.stderr
+        assert plan["fingerprint"]["num_cases"] == 8 and plan["preset"]["epoch_length"] * 20 >= 20
+    else:
+        assert plan["preset"]["segmenter_channels"] == [32, 64, 128, 256, 512] and plan["reasons"] == ["preset gpu"]
+    _bundle_run("skin_lesion2d", ["train.yaml", "evaluate.yaml"], tmp_path, **settings)
+    summary = json.loads((tmp_path / "eval" / "metrics.json").read_text())["summary"]
+    assert summary["val_mean_dice_lesion"]["n"] > 0
+    # inference with no --scale reads the sizes from models/plan.json
+    _bundle_run("skin_lesion2d", ["inference.yaml"], tmp_path, dataset_dir=str(data / "images"))
+    assert len(list((tmp_path / "eval" / "predictions").glob("*_seg.png"))) == len(list((data / "images").iterdir()))
