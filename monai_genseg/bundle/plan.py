@@ -124,7 +124,7 @@ class Plan:
         size = "x".join(str(s) for s in p.patch_size)
         lines = [
             f"plan ({self.device}, {self.time_budget_minutes:g} min, mode {self.mode}):",
-            *(f"  spacing {'x'.join(f'{s:g}' for s in p.pixdim)} mm" for _ in [0] if p.pixdim),
+            *([f"  spacing {'x'.join(f'{s:g}' for s in p.pixdim)} mm"] if p.pixdim else []),
             f"  patch {size}, {p.samples_per_volume or p.batch_size} per step",
             f"  segmenter widths {list(p.segmenter_channels)}, {p.segmenter_res_units} residual units per level",
             f"  {p.epoch_length * p.max_epochs} steps ({p.max_epochs} epochs of {p.epoch_length}, "
