@@ -163,6 +163,7 @@ class AtomicCheckpointSaver:
         self.resume = resume
         self.overwrite = overwrite
         self._finished = False  # resumed from a run that had taken all its iterations
+        self._saved_at: tuple | None = None  # the engine state last saved: its completion repeats the last epoch's
         self.logger = logging.getLogger("AtomicCheckpointSaver")
 
     def attach(self, engine: Engine) -> None:
@@ -228,6 +229,11 @@ class AtomicCheckpointSaver:
             return  # the replicas are identical: rank 0 writes, every rank loads when resuming
         if self._finished:
             return  # a resumed run that had nothing left to do rewrites nothing
+        if engine is not None:
+            at = (id(engine), engine.state.epoch, engine.state.iteration)
+            if at == self._saved_at:
+                return  # COMPLETED right after the last EPOCH_COMPLETED: the same state, written once
+            self._saved_at = at
         states = {k: v.state_dict() for k, v in self.save_dict.items()}  # type: ignore[attr-defined]
         atomic_torch_save(next(iter(states.values())) if len(states) == 1 else states, self.path)
         self.logger.info(f"saved checkpoint {self.path}")

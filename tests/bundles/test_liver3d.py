@@ -43,9 +43,10 @@ def _cli_args(overrides: dict) -> list[str]:
     return [f"--{k}={json.dumps(v) if not isinstance(v, str) else v}" for k, v in overrides.items()]
 
 
-def run_bundle(configs: list[str], cwd: Path, **overrides) -> subprocess.CompletedProcess:
-    """``python -m monai.bundle run`` in a fresh process, from ``cwd``."""
-    files = [str(CONFIGS / c) for c in configs]
+def run_bundle(configs: list[str], cwd: Path, config_dir: Path = CONFIGS, **overrides) -> subprocess.CompletedProcess:
+    """``python -m monai.bundle run`` of the bundle in ``config_dir`` (liver3d's by default) in a fresh process,
+    from ``cwd``."""
+    files = [str(config_dir / c) for c in configs]
     config_arg = files[0] if len(files) == 1 else json.dumps(files)
     cmd = [
         sys.executable,
@@ -55,9 +56,9 @@ def run_bundle(configs: list[str], cwd: Path, **overrides) -> subprocess.Complet
         "--config_file",
         config_arg,
         "--meta_file",
-        META,
+        str(config_dir / "metadata.json"),
         "--logging_file",
-        LOGGING,
+        str(config_dir / "logging.conf"),
     ]
     proc = subprocess.run(
         cmd + _cli_args(overrides),

@@ -155,31 +155,10 @@ def test_the_learning_rate_warms_up_then_decays_to_zero_at_the_step_ceiling():
 
 
 def _bundle_run(name: str, configs: list[str], root, **settings):
-    import subprocess
-    import sys
+    from .test_liver3d import run_bundle
 
-    from .test_liver3d import _cli_args
-
-    folder = BUNDLES / name / "configs"
-    files = [str(folder / c) for c in configs]
-    cmd = [
-        sys.executable,
-        "-m",
-        "monai.bundle",
-        "run",
-        "--config_file",
-        files[0] if len(files) == 1 else json.dumps(files),
-    ]
-    proc = subprocess.run(
-        cmd + _cli_args(dict(settings, bundle_root=str(root), num_workers=0)),
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        errors="replace",
-        timeout=600,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return proc
+    config_dir = BUNDLES / name / "configs"
+    return run_bundle(configs, root, config_dir=config_dir, **dict(settings, bundle_root=str(root), num_workers=0))
 
 
 BUNDLES = Path(__file__).resolve().parents[2] / "bundles"
