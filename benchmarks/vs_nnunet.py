@@ -23,8 +23,10 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -57,6 +59,32 @@ def split_folder(dataset_dir: Path, out: Path, num_labeled: int, seed: int) -> t
     return out / "labelled", out / "unseen"
 
 
+class GpuMemory:
+    """The peak GPU memory in use (MiB, ``nvidia-smi``: the whole card, CUDA contexts included) while
+    the ``with`` block runs; ``peak`` stays None without ``nvidia-smi``."""
+
+    def __init__(self, interval: float = 0.5):
+        self.interval, self.peak, self._stop = interval, None, threading.Event()
+
+    def _poll(self) -> None:
+        query = ["nvidia-smi", "--query-gpu=memory.used", "--format=csv,noheader,nounits"]
+        while not self._stop.wait(self.interval):
+            used = subprocess.run(query, capture_output=True, text=True).stdout.split()
+            if used:
+                self.peak = max(self.peak or 0, max(int(u) for u in used))
+
+    def __enter__(self) -> GpuMemory:
+        self._thread = threading.Thread(target=self._poll, daemon=True) if shutil.which("nvidia-smi") else None
+        if self._thread:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join()
+
+
 def run(cmd: list[str], log: Path, env: dict | None = None) -> float:
     """Run ``cmd`` with its output in ``log``; the seconds it took."""
     start = time.perf_counter()
@@ -67,17 +95,19 @@ def run(cmd: list[str], log: Path, env: dict | None = None) -> float:
     return time.perf_counter() - start
 
 
-def genseg(bundle: str, labelled: Path, unseen: Path, out: Path, seed: int) -> dict:
+def genseg(bundle: str, labelled: Path, unseen: Path, out: Path, seed: int, options: list[str] = ()) -> dict:
+    """The bundle's ``train.yaml`` then ``evaluate.yaml``, each given ``options`` (``--key value`` pairs)."""
     cfg = REPO / "bundles" / bundle / "configs"
-    common = ["--bundle_root", str(out / "genseg"), "--dataset_dir", str(labelled), "--seed", str(seed)]
+    common = ["--bundle_root", str(out / "genseg"), "--dataset_dir", str(labelled), "--seed", str(seed), *options]
     train = [sys.executable, "-m", "monai.bundle", "run", "--config_file", str(cfg / "train.yaml")] + common
-    seconds = run(train, out / "genseg_train.log")
+    with GpuMemory() as memory:
+        seconds = run(train, out / "genseg_train.log")
     both = json.dumps([str(cfg / "train.yaml"), str(cfg / "evaluate.yaml")])
     evaluate = [sys.executable, "-m", "monai.bundle", "run", "--config_file", both, "--eval_dataset_dir", str(unseen)]
     run(evaluate + common, out / "genseg_eval.log")
     summary = json.loads((out / "genseg" / "eval" / "metrics.json").read_text())["summary"]
     plan = json.loads((out / "genseg" / "models" / "plan.json").read_text())
-    return {"train_seconds": round(seconds), "summary": summary, "plan": plan["preset"]}
+    return {"train_seconds": round(seconds), "gpu_peak_mib": memory.peak, "summary": summary, "plan": plan}
 
 
 def nnunet(bin_dir: Path, trainer: str, labelled: Path, unseen: Path, out: Path, class_names: list[str]) -> dict:
@@ -149,6 +179,17 @@ def score(pred_dir: Path, unseen: Path, class_names: list[str]) -> dict:
     return out
 
 
+def machine() -> str:
+    """The CPU count, the GPU (if any) and the software versions a result was measured with."""
+    import torch
+
+    query = ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"]  # no CUDA context in this process
+    names = subprocess.run(query, capture_output=True, text=True).stdout.strip() if shutil.which("nvidia-smi") else ""
+    gpu = f", {names.replace(chr(10), ', ')}" if names else ", no GPU"
+    versions = f"python {platform.python_version()}, torch {torch.__version__}"
+    return f"{platform.machine()}, {os.cpu_count()} cpus{gpu}, {versions}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset_dir", help="an MSD folder to split; or give --labelled_dir and --unseen_dir")
@@ -161,23 +202,33 @@ def main() -> None:
     parser.add_argument("--nnunet_bin", help="the bin/ folder of an environment with nnunetv2 installed")
     parser.add_argument("--nnunet_trainer", default="nnUNetTrainer_10epochs")
     parser.add_argument("--skip_genseg", action="store_true")
+    parser.add_argument("--scale", default="auto", help="monai-genseg's preset: auto (the plan), demo or gpu")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="a bundle option, e.g. presets#gpu#max_epochs=8"
+    )
     args = parser.parse_args()
     from monai_genseg.bundle import get_recipe
 
     out = Path(args.output).resolve()
     out.mkdir(parents=True, exist_ok=True)
     print(f"command: {' '.join(sys.argv)}")
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cpus, python {platform.python_version()}; seed {args.seed}")
+    print(f"machine: {machine()}; seed {args.seed}")
     if args.labelled_dir and args.unseen_dir:
         labelled, unseen = Path(args.labelled_dir).resolve(), Path(args.unseen_dir).resolve()
     elif args.dataset_dir:
         labelled, unseen = split_folder(Path(args.dataset_dir), out, args.num_labeled, args.seed)
     else:
         parser.error("give --dataset_dir, or --labelled_dir and --unseen_dir")
-    results: dict = {"command": " ".join(sys.argv), "seed": args.seed, "machine": platform.machine()}
+    results: dict = {"command": " ".join(sys.argv), "seed": args.seed, "machine": machine()}
     names = list(get_recipe(args.bundle).class_names)
     if not args.skip_genseg:
-        results["monai_genseg"] = genseg(args.bundle, labelled, unseen, out, args.seed)
+        options = ["--scale", args.scale]
+        for item in args.set:
+            key, sep, value = item.partition("=")
+            if not sep:
+                parser.error(f"--set {item}: expected KEY=VALUE")
+            options += [f"--{key}", value]
+        results["monai_genseg"] = genseg(args.bundle, labelled, unseen, out, args.seed, options)
     if args.nnunet_bin:
         results["nnunet"] = nnunet(Path(args.nnunet_bin), args.nnunet_trainer, labelled, unseen, out, names)
     (out / "results.json").write_text(json.dumps(results, indent=1))
@@ -187,7 +238,9 @@ def main() -> None:
             cells = ", ".join(
                 f"{c} Dice {s[f'val_mean_dice_{c}']['mean']:.3f} HD95 {s[f'hd95_{c}']['mean']:.2f}" for c in names
             )
-            print(f"{tool}: {cells}; seconds {results[tool].get('train_seconds', results[tool].get('seconds'))}")
+            seconds = results[tool].get("train_seconds", results[tool].get("seconds"))
+            memory = results[tool].get("gpu_peak_mib")
+            print(f"{tool}: {cells}; seconds {seconds}" + (f"; peak GPU memory {memory} MiB" if memory else ""))
 
 
 if __name__ == "__main__":

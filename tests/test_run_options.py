@@ -46,3 +46,12 @@ def test_the_new_run_options_are_checked_before_anything_runs(monkeypatch):
     assert needs_skimage("false") is False
     with pytest.raises(ValueError, match="--largest_component true needs scikit-image"):
         needs_skimage(True)
+
+
+@pytest.mark.parametrize(("cpus", "workers"), [(1, 2), (2, 2), (4, 2), (16, 8), (128, 8)])
+def test_data_loading_workers_follow_the_cpus_this_process_may_use(monkeypatch, cpus, workers):
+    """2 workers starve a GPU on a 16-core machine; more than 2 on a 2-core laptop compete with training."""
+    from monai_genseg.bundle import default_workers
+
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(cpus)), raising=False)
+    assert default_workers() == workers

@@ -38,6 +38,7 @@ from .runtime import (
     checkpoint_to_evaluate,
     choose,
     default_bundle_root,
+    default_workers,
     demo_test_images,
     flag,
     handlers_for_rank,

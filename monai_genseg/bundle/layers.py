@@ -223,7 +223,7 @@ class Inference:
                 "dataset": "@dataset",
                 "batch_size": 1,
                 "shuffle": False,
-                "num_workers": 2,
+                "num_workers": "$monai_genseg.bundle.default_workers()",
             },
             "sliding_window": sliding_window("$@preset['patch_size']"),
             "inferer": _mirrored("@sliding_window", r),
