@@ -76,6 +76,7 @@ __all__ = [
     "choose",
     "compose",
     "default_bundle_root",
+    "default_workers",
     "flag",
     "demo_test_images",
     "get_recipe",
