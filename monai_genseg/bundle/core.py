@@ -333,6 +333,11 @@ def _train(r: Recipe) -> Config:
                 "interval": "@val_interval",
             },
             {"_target_": "LrScheduleHandler", "lr_scheduler": "@lr_scheduler", "epoch_level": False, "print_lr": False},
+            {  # a planned run keeps its --time_budget_minutes on any machine; presets run their steps
+                "_target_": "monai_genseg.handlers.TimeBudget",
+                "budget_seconds": "$60 * @time_budget_minutes if @scale == 'auto' and not @is_demo else None",
+                "lr_scheduler": "@lr_scheduler",
+            },
             {
                 "_target_": "StatsHandler",
                 "tag_name": "train_loss",

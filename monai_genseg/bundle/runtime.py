@@ -170,12 +170,14 @@ def handlers_for_rank(handlers: list, rank: int) -> list:
     """Rank 0 runs every handler; the other ranks only those that must run on every replica: validation,
     whose metric is reduced across ranks, loading weights (the CheckpointLoader MONAI Label prepends,
     and AtomicCheckpointSaver's resume; it writes on rank 0 only), the learning-rate schedule, which every
-    replica's optimizer follows, and the generator's warm-up, whose gradients are averaged across ranks."""
+    replica's optimizer follows, the generator's warm-up, whose gradients are averaged across ranks, and the
+    time budget, which ends every replica's training at the same epoch."""
     from monai.handlers import CheckpointLoader, LrScheduleHandler, ValidationHandler
 
-    from monai_genseg.handlers import AtomicCheckpointSaver, GeneratorWarmup
+    from monai_genseg.handlers import AtomicCheckpointSaver, GeneratorWarmup, TimeBudget
 
     every_rank = (ValidationHandler, CheckpointLoader, AtomicCheckpointSaver, LrScheduleHandler, GeneratorWarmup)
+    every_rank += (TimeBudget,)
     return list(handlers) if rank == 0 else [h for h in handlers if isinstance(h, every_rank)]
 
 

@@ -37,6 +37,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from ignite.engine import EventEnum, Events
 from monai.engines.trainer import Trainer
+from monai.data import MetaTensor
 from monai.engines.utils import IterationEvents, default_prepare_batch
 from monai.inferers import Inferer, SimpleInferer
 from monai.transforms import Randomizable
@@ -322,7 +323,7 @@ class GenSegTrainer(Trainer):
     def _iteration(self, engine: GenSegTrainer, batchdata: dict[str, torch.Tensor]) -> dict[str, Any]:
         if batchdata is None:
             raise ValueError("Must provide batch data for current iteration.")
-        image, label = engine.prepare_batch(batchdata, engine.state.device, engine.non_blocking, **engine.to_kwargs)[:2]
+        image, label = engine._pair(batchdata)
         self._skipped_this_iteration = False
         output: dict[str, Any] = {Keys.IMAGE: image, Keys.LABEL: label, "lambda_syn": self.current_lambda_syn()}
         engine.state.output = output  # what the stage events see: this iteration's output so far
@@ -550,7 +551,7 @@ class GenSegTrainer(Trainer):
         best, best_state, stale, step = math.inf, None, 0, 0
         batches = self._cycle(self.data_loader)
         for step in range(1, iterations + 1):
-            image, label = self.prepare_batch(next(batches), self.state.device, self.non_blocking, **self.to_kwargs)[:2]
+            image, label = self._pair(next(batches))
             losses = self.pix2pix_step(image, label)
             if step % check_interval and step != iterations:
                 continue
@@ -586,8 +587,9 @@ class GenSegTrainer(Trainer):
         return lambda_syn * min(1.0, self.state.iteration / rampup)
 
     def _all_finite(self, stage: str, *tensors: torch.Tensor) -> bool:
-        """True if every tensor is finite; otherwise count and log a skipped ``stage`` update."""
-        if all(bool(torch.isfinite(t).all()) for t in tensors):
+        """True if every tensor is finite; otherwise count and log a skipped ``stage`` update. One device sync
+        for all of them: a sync per gradient tensor stalls a GPU step dozens of times."""
+        if bool(torch.stack([torch.isfinite(t).all() for t in tensors]).all()):
             return True
         skips = self.state.nonfinite_skips
         skips[stage] = skips.get(stage, 0) + 1
@@ -659,7 +661,16 @@ class GenSegTrainer(Trainer):
         finally:
             self._val_rng = torch.get_rng_state()
             torch.set_rng_state(outer)
-        return self.prepare_batch(batch, self.state.device, self.non_blocking, **self.to_kwargs)[:2]
+        return self._pair(batch)
+
+    def _pair(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        """(image, label) of ``batch`` on the device, as plain tensors: a MetaTensor runs Python metadata code
+        around every operation of the networks and losses, which costs a GPU step several times its kernels."""
+        image, label = self.prepare_batch(batch, self.state.device, self.non_blocking, **self.to_kwargs)[:2]
+        return (
+            image.as_tensor() if isinstance(image, MetaTensor) else image,
+            label.as_tensor() if isinstance(label, MetaTensor) else label,
+        )
 
     @staticmethod
     def _cycle(loader: Iterable) -> Iterator:

@@ -6,6 +6,7 @@ from .genotype import GenotypeLogger
 from .progress import ProgressBar
 from .stats import output_items, stage_losses
 from .synthetic_saver import SyntheticPairSaver
+from .time_budget import TimeBudget
 from .warmup import GeneratorWarmup
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "RandomStates",
     "SyntheticGallery",
     "SyntheticPairSaver",
+    "TimeBudget",
     "atomic_torch_save",
     "output_items",
     "stage_losses",

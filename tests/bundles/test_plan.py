@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import logging
 import math
 from pathlib import Path
@@ -187,8 +188,12 @@ def test_each_preset_trains_evaluates_and_infers_on_a_users_dataset(tmp_path, sc
     if scale == "auto":
         assert "plan (cpu, 0.01 min, mode baseline)" in train.stdout + train.stderr
         assert plan["fingerprint"]["num_cases"] == 8 and plan["preset"]["epoch_length"] * 20 >= 20
+        # 0.6 s hold fewer than the plan's 20 epochs: the run keeps the budget (handlers.TimeBudget)
+        kept = re.search(r"of the 0.01-minute budget are left: training (\d+) epochs", train.stdout + train.stderr)
+        assert kept and int(kept.group(1)) < 20
     else:
         assert plan["preset"]["segmenter_channels"] == [32, 64, 128, 256, 512] and plan["reasons"] == ["preset gpu"]
+        assert "budget are left" not in train.stdout + train.stderr  # a named preset runs all its steps
     _bundle_run("skin_lesion2d", ["train.yaml", "evaluate.yaml"], tmp_path, **settings)
     summary = json.loads((tmp_path / "eval" / "metrics.json").read_text())["summary"]
     assert summary["val_mean_dice_lesion"]["n"] > 0
