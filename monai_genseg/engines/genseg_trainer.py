@@ -36,8 +36,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from ignite.engine import EventEnum, Events
-from monai.engines.trainer import Trainer
 from monai.data import MetaTensor
+from monai.engines.trainer import Trainer
 from monai.engines.utils import IterationEvents, default_prepare_batch
 from monai.inferers import Inferer, SimpleInferer
 from monai.transforms import Randomizable
