@@ -323,6 +323,11 @@ class MonaiLabel:
     MONAI Label's own CheckpointLoader restores the segmenter only; this one restores the generator (its
     architecture logits included) and the discriminator once there is a checkpoint. Its ``_target_`` is
     spelt out: MONAI Label adds its own loader only if no handler's ``_target_`` is "CheckpointLoader".
+    A restored generator was warmed up by the training that saved it, so a retraining skips the warm-up.
+
+    2D: MONAI Label's ``Restored`` squeezes only 4-D results and its writer transposes the array it gets,
+    so the copy's inference ends with a label of the image's (W, H) and no channel, as 8-bit label indices,
+    and asks for a PNG by default (``displayable_configs``, which MONAI Label merges into every request).
     """
 
     note: str = (
@@ -343,6 +348,18 @@ class MonaiLabel:
                 "load_dict": {"generator": "@generator_net", "discriminator": "@discriminator_net"},
             },
         )
+        for handler in handlers:
+            if handler.get("_target_") == "monai_genseg.handlers.GeneratorWarmup":
+                handler["iterations"] = (
+                    f"$0 if os.path.exists({GENSEG_CHECKPOINT}) else @preset['generator_warmup_iterations']"
+                )
+        if bundle.recipe.spatial_dims == 2 and "inference" in bundle.configs:
+            inference = bundle.configs["inference"]
+            inference["postprocessing"]["transforms"] += [
+                {"_target_": "SqueezeDimd", "keys": "pred", "dim": 0},
+                {"_target_": "CastToTyped", "keys": "pred", "dtype": "$numpy.uint8"},
+            ]
+            inference["displayable_configs"] = {"result_extension": ".png", "result_dtype": "uint8"}
         bundle.note = self.note
 
 

@@ -139,6 +139,7 @@ def test_train_task_trains_on_its_cases_then_continues_from_model_pt(bundle, cas
     proc = run_train_task(bundle, train_task_overrides(bundle, cases[:4], cases[4:]), cache)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "Restored all variables" not in proc.stdout + proc.stderr  # nothing to continue from yet
+    assert "generator warm-up 2/2" in proc.stdout + proc.stderr
     model = bundle / "models" / "model.pt"
     first = model.read_bytes()
     assert not any(cache.iterdir())  # the demo data was never made: only MONAI Label's cases were read
@@ -149,6 +150,7 @@ def test_train_task_trains_on_its_cases_then_continues_from_model_pt(bundle, cas
     assert (
         f"Restored all variables from {bundle / 'models' / 'genseg_checkpoint.pt'}" in proc.stdout + proc.stderr
     )  # the generator too
+    assert "generator warm-up" not in proc.stdout + proc.stderr  # it was warmed up by the training that saved it
     assert model.read_bytes() != first  # retraining replaced the best model, as MONAI Label expects
 
 
@@ -199,3 +201,44 @@ def test_infer_task_pipeline_gives_labels_in_the_image_grid(bundle, cases):
     assert tuple(data["pred"].shape[-3:]) == original  # Invertd brought the labels back to the image's grid
     assert set(torch.unique(data["pred"]).int().tolist()) <= {0, *labels.values()}
     assert labels == {"liver": 1, "tumour": 2}
+
+
+def test_2d_infer_task_writes_a_png_label_of_the_image_size_and_orientation(tmp_path):
+    """BundleInferTask's pipeline on a non-square 2D image, then what MONAI Label 0.8.5 does after it:
+    ``Restored`` (it squeezes only 4-D results) and ``Writer`` (it transposes the array and writes it with
+    ITK, here SimpleITK, which reads arrays the same way), as the defaults the copy asks for: PNG, uint8."""
+    import SimpleITK as sitk
+    from PIL import Image
+
+    bundle = prepare_bundle("skin_lesion2d", tmp_path / "model", scale="demo", overrides={"num_workers": 0})
+    infer = yaml.safe_load((bundle / "configs" / "inference.yaml").read_text())
+    assert infer["displayable_configs"] == {"result_extension": ".png", "result_dtype": "uint8"}
+    picture = np.zeros((48, 64, 3), np.uint8)  # rows x columns: 64 wide, 48 high
+    picture[5:20, 8:40] = 255  # a bright block near the top left
+    Image.fromarray(picture).save(tmp_path / "case.png")
+
+    parser = ConfigParser()
+    parser.read_config(str(bundle / "configs" / "inference.yaml"))
+    parser.config.update({"bundle_root": str(bundle)})
+    pre = list(parser.get_parsed_content("preprocessing", instantiate=True).transforms)
+    for t in pre:
+        if isinstance(t, LoadImaged):
+            t._loader.image_only = False
+    data = Compose(pre)({"image": str(tmp_path / "case.png")})
+
+    def brightness(x):  # a stand-in network: class 1 where the first channel is bright
+        return torch.cat([0.5 - x[:, :1], x[:, :1] - 0.5], dim=1)
+
+    with torch.no_grad():
+        data["pred"] = parser.get_parsed_content("inferer", instantiate=True)(data["image"][None], brightness)[0]
+    post = parser.get_parsed_content("postprocessing", instantiate=True).transforms
+    data = Compose([t for t in post if not isinstance(t, SaveImaged)])(data)
+    pred = data["pred"]
+    assert pred.ndim == 2  # Restored keeps it as it is, and the writer makes a 2D image of it
+    written = tmp_path / "label.png"
+    sitk.WriteImage(
+        sitk.GetImageFromArray(np.asarray(pred).T.astype(infer["displayable_configs"]["result_dtype"])), written
+    )
+    label = np.asarray(Image.open(written))
+    assert label.shape == picture.shape[:2] and set(np.unique(label)) <= {0, 1}
+    assert (label == (picture[..., 0] > 127)).mean() > 0.97  # where the block is, not transposed or flipped
