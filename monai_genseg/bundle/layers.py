@@ -324,6 +324,7 @@ class MonaiLabel:
     architecture logits included) and the discriminator once there is a checkpoint. Its ``_target_`` is
     spelt out: MONAI Label adds its own loader only if no handler's ``_target_`` is "CheckpointLoader".
     A restored generator was warmed up by the training that saved it, so a retraining skips the warm-up.
+    ``models/train_stats.json`` says how training goes, where MONAI Label's trainers keep it.
 
     2D: MONAI Label's ``Restored`` squeezes only 4-D results and its writer transposes the array it gets,
     so the copy's inference ends with a label of the image's (W, H) and no channel, as 8-bit label indices,
@@ -347,6 +348,14 @@ class MonaiLabel:
                 "map_location": "@device",
                 "load_dict": {"generator": "@generator_net", "discriminator": "@discriminator_net"},
             },
+        )
+        handlers.append(  # after validation: MONAI Label's BasicTrainTask keeps train_stats.json in models/
+            {
+                "_target_": "monai_genseg.handlers.TrainStatsWriter",
+                "path": "$@ckpt_dir + '/train_stats.json'",
+                "evaluator": "@validate#evaluator",
+                "generator": "@generator_net",
+            }
         )
         for handler in handlers:
             if handler.get("_target_") == "monai_genseg.handlers.GeneratorWarmup":

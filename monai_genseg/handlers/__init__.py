@@ -7,6 +7,7 @@ from .progress import ProgressBar
 from .stats import output_items, stage_losses
 from .synthetic_saver import SyntheticPairSaver
 from .time_budget import TimeBudget
+from .train_stats import TrainStatsWriter
 from .warmup import GeneratorWarmup
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "SyntheticGallery",
     "SyntheticPairSaver",
     "TimeBudget",
+    "TrainStatsWriter",
     "atomic_torch_save",
     "output_items",
     "stage_losses",

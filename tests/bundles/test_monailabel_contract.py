@@ -105,6 +105,17 @@ def run_train_task(bundle: Path, overrides: dict, cache: Path) -> subprocess.Com
     )
 
 
+def test_a_copy_without_a_model_starts_untrained_and_says_so(bundle):
+    """MONAI Label lists a bundle for inference only if models/model.pt exists when the server starts."""
+    meta = json.loads((bundle / "configs" / "metadata.json").read_text())
+    assert meta["description"].startswith("UNTRAINED WEIGHTS")
+    parser = ConfigParser()
+    parser.read_config(str(bundle / "configs" / "inference.yaml"))
+    parser["bundle_root"] = str(bundle)
+    network = parser.get_parsed_content("network_def", instantiate=True)
+    network.load_state_dict(torch.load(bundle / "models" / "model.pt", weights_only=True))  # the served network's
+
+
 def test_prepared_copy_fixes_scale_and_lets_retraining_replace_models(bundle):
     train = yaml.safe_load((bundle / "configs" / "train.yaml").read_text())
     infer = yaml.safe_load((bundle / "configs" / "inference.yaml").read_text())
@@ -136,12 +147,15 @@ def test_architecture_step_reads_the_validation_cases_monailabel_gives(bundle, c
 def test_train_task_trains_on_its_cases_then_continues_from_model_pt(bundle, cases, tmp_path):
     cache = tmp_path / "cache"
     cache.mkdir()
+    model = bundle / "models" / "model.pt"
+    untrained = model.read_bytes()  # the copy starts with untrained weights: MONAI Label lists it from the start
     proc = run_train_task(bundle, train_task_overrides(bundle, cases[:4], cases[4:]), cache)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert "Restored all variables" not in proc.stdout + proc.stderr  # nothing to continue from yet
+    restored_generator = f"Restored all variables from {bundle / 'models' / 'genseg_checkpoint.pt'}"
+    assert restored_generator not in proc.stdout + proc.stderr  # no generator to continue from yet
     assert "generator warm-up 2/2" in proc.stdout + proc.stderr
-    model = bundle / "models" / "model.pt"
     first = model.read_bytes()
+    assert first != untrained  # the server's BasicInferTask reloads model.pt when it changes: no restart
     assert not any(cache.iterdir())  # the demo data was never made: only MONAI Label's cases were read
 
     proc = run_train_task(bundle, train_task_overrides(bundle, cases[:4], cases[4:], max_epochs=2), cache)
@@ -151,6 +165,10 @@ def test_train_task_trains_on_its_cases_then_continues_from_model_pt(bundle, cas
         f"Restored all variables from {bundle / 'models' / 'genseg_checkpoint.pt'}" in proc.stdout + proc.stderr
     )  # the generator too
     assert "generator warm-up" not in proc.stdout + proc.stderr  # it was warmed up by the training that saved it
+    stats = json.loads((bundle / "models" / "train_stats.json").read_text())  # what MONAI Label's trainers keep
+    assert stats["epoch"] == 2 and "total_time" in stats and stats["eval"]["key_metric_name"] == "val_mean_dice"
+    assert 0 <= stats["best_metric"] <= 1 and stats["eval"]["best_metric_epoch"] in (1, 2)
+    assert len(stats["genotype"]) > 0 and all(isinstance(g, str) for g in stats["genotype"])
     assert model.read_bytes() != first  # retraining replaced the best model, as MONAI Label expects
 
 
