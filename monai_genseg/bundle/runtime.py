@@ -176,8 +176,14 @@ def handlers_for_rank(handlers: list, rank: int) -> list:
 
     from monai_genseg.handlers import AtomicCheckpointSaver, GeneratorWarmup, TimeBudget
 
-    every_rank = (ValidationHandler, CheckpointLoader, AtomicCheckpointSaver, LrScheduleHandler, GeneratorWarmup)
-    every_rank += (TimeBudget,)
+    every_rank = (
+        ValidationHandler,
+        CheckpointLoader,
+        AtomicCheckpointSaver,
+        LrScheduleHandler,
+        GeneratorWarmup,
+        TimeBudget,
+    )
     return list(handlers) if rank == 0 else [h for h in handlers if isinstance(h, every_rank)]
 
 

@@ -36,12 +36,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from ignite.engine import EventEnum, Events
-from monai.data import MetaTensor
 from monai.engines.trainer import Trainer
 from monai.engines.utils import IterationEvents, default_prepare_batch
 from monai.inferers import Inferer, SimpleInferer
 from monai.transforms import Randomizable
 from monai.utils import CommonKeys as Keys
+from monai.utils import convert_to_tensor
 from torch.func import functional_call
 from torch.optim import Optimizer
 
@@ -667,10 +667,7 @@ class GenSegTrainer(Trainer):
         """(image, label) of ``batch`` on the device, as plain tensors: a MetaTensor runs Python metadata code
         around every operation of the networks and losses, which costs a GPU step several times its kernels."""
         image, label = self.prepare_batch(batch, self.state.device, self.non_blocking, **self.to_kwargs)[:2]
-        return (
-            image.as_tensor() if isinstance(image, MetaTensor) else image,
-            label.as_tensor() if isinstance(label, MetaTensor) else label,
-        )
+        return convert_to_tensor(image, track_meta=False), convert_to_tensor(label, track_meta=False)
 
     @staticmethod
     def _cycle(loader: Iterable) -> Iterator:
