@@ -21,10 +21,19 @@ class TimeBudget:
     ``lr_scheduler.t_total`` follows, so the LR still decays to 0 at the last step and the final weights stay
     the converged ones. Time counts from this handler's creation, as the trainer is built; a resumed run
     gets the budget afresh. On several ranks, rank 0 decides for all of them.
+
+    When the epochs run faster than planned, the run trains more of them, up to ``max_stretch`` times the
+    planned number, so the budget is used rather than left idle (the LR schedule stretches with it).
     """
 
-    def __init__(self, budget_seconds: float | None, lr_scheduler=None, name: str = "monai_genseg.plan") -> None:
-        self.budget, self.lr_scheduler = budget_seconds, lr_scheduler
+    def __init__(
+        self,
+        budget_seconds: float | None,
+        lr_scheduler=None,
+        max_stretch: float = 2.0,
+        name: str = "monai_genseg.plan",
+    ) -> None:
+        self.budget, self.lr_scheduler, self.max_stretch = budget_seconds, lr_scheduler, max_stretch
         self.logger = logging.getLogger(name)
         self.origin = time.monotonic()
         self._planned = self._epoch0 = 0
@@ -47,7 +56,8 @@ class TimeBudget:
         else:  # later epochs without the first one's start-up
             per_epoch = (now - self._t1) / (epoch - self._epoch0 - 1)
         left = self.budget - (now - self.origin)
-        fit = min(self._planned, epoch + max(0, int(left / max(per_epoch, 1e-9) + 1e-6)))  # no rounding flips
+        most = max(self._planned, int(self._planned * self.max_stretch))
+        fit = min(most, epoch + max(0, int(left / max(per_epoch, 1e-9) + 1e-6)))  # no rounding flips
         fit = int(idist.broadcast(fit, src=0))
         if fit == engine.state.max_epochs:
             return

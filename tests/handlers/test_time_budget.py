@@ -1,4 +1,4 @@
-"""A planned run keeps its time budget on a machine slower than planned, and its LR still ends at 0."""
+"""A planned run keeps its time budget on a machine slower or faster than planned, and its LR still ends at 0."""
 
 from __future__ import annotations
 
@@ -58,17 +58,26 @@ def test_a_slower_machine_trains_fewer_epochs_within_the_budget_and_the_lr_still
 
 def test_a_run_that_fits_is_left_as_planned(monkeypatch, caplog):
     with caplog.at_level(logging.WARNING):
-        trainer, scheduler, _, _ = run(monkeypatch, budget=300.0, seconds_per_step=lambda epoch: 0.1)
+        trainer, scheduler, _, _ = run(monkeypatch, budget=20.5, seconds_per_step=lambda epoch: 0.1)
     assert trainer.state.epoch == PLANNED and scheduler.t_total == EPOCH_LENGTH * PLANNED
     assert "epochs take" not in caplog.text
+
+
+def test_a_faster_machine_uses_the_budget_up_to_twice_the_plan_and_the_lr_still_decays_to_zero(monkeypatch):
+    # planned: 20 epochs; 1 s an epoch here, so 30 fit in 30 s
+    trainer, scheduler, lrs, elapsed = run(monkeypatch, budget=30.5, seconds_per_step=lambda epoch: 0.1)
+    assert trainer.state.epoch == trainer.state.max_epochs == 30 and elapsed <= 30.5
+    assert scheduler.t_total == 30 * EPOCH_LENGTH and lrs[-1] < 0.01 * max(lrs)
+    trainer, _, _, _ = run(monkeypatch, budget=300.0, seconds_per_step=lambda epoch: 0.1)
+    assert trainer.state.epoch == 2 * PLANNED  # no more than twice the plan, however much time is left
 
 
 def test_a_slow_first_epoch_does_not_cut_the_run_for_good(monkeypatch):
     """The first epoch pays for starting the loaders (and cuDNN's tuning); later epochs win the plan back."""
     trainer, scheduler, _, elapsed = run(
-        monkeypatch, budget=40.0, seconds_per_step=lambda epoch: 1.5 if epoch == 1 else 0.1
+        monkeypatch, budget=34.5, seconds_per_step=lambda epoch: 1.5 if epoch == 1 else 0.1
     )
-    assert trainer.state.epoch == PLANNED and elapsed <= 40.0 and scheduler.t_total == EPOCH_LENGTH * PLANNED
+    assert trainer.state.epoch == PLANNED and elapsed <= 34.5 and scheduler.t_total == EPOCH_LENGTH * PLANNED
 
 
 @pytest.mark.parametrize("budget", [None, 0])
