@@ -43,6 +43,7 @@ def make_trainer(
     warmup_patience: int = 4,
     train: DataLoader | None = None,
     optimizer_class: type = torch.optim.Adam,
+    segmenter: torch.nn.Module | None = None,
     **kwargs,
 ) -> GenSegTrainer:
     """A tiny trainer; the GenerationSettings and FeedbackSettings fields may be given flat, as keywords, or whole.
@@ -53,7 +54,7 @@ def make_trainer(
     feedback = FeedbackSettings(hypergradient=hypergradient, **{k: kwargs.pop(k) for k in FEEDBACK_KEYS if k in kwargs})
     generation, feedback = kwargs.pop("generation", generation), kwargs.pop("feedback", feedback)  # given whole
     torch.manual_seed(0)
-    seg = UNet(spatial_dims, 1, 2, (4, 8), (2,), num_res_units=1, act=act, norm="instance")
+    seg = segmenter or UNet(spatial_dims, 1, 2, (4, 8), (2,), num_res_units=1, act=act, norm="instance")
     gen = MaskToImageGenerator(spatial_dims, 2, 1, channels=(4, 8), act=act)
     disc = PatchDiscriminator(num_layers_d=2, spatial_dims=spatial_dims, channels=4, in_channels=3, norm="instance")
     augment = RandMaskAugment(spatial_dims)
@@ -70,7 +71,7 @@ def make_trainer(
         train_data_loader=train,
         network=seg,
         optimizer=optimizer_class(seg.parameters(), 1e-2),
-        loss_function=DiceCELoss(to_onehot_y=True, softmax=True),
+        loss_function=kwargs.pop("loss_function", None) or DiceCELoss(to_onehot_y=True, softmax=True),
         generator=gen,
         generator_optimizer=torch.optim.Adam(gen.weight_parameters(), 2e-4),
         discriminator=disc,

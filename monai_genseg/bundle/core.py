@@ -124,17 +124,16 @@ def sliding_window(roi_size: str) -> Config:
     }
 
 
-def network_def(r: Recipe) -> Config:
-    """The segmenter: a MONAI UNet sized by the preset."""
+def network_def(r: Recipe, deep_supervision: bool | str = False) -> Config:
+    """The segmenter (:func:`monai_genseg.networks.segmenter`, nnU-Net's U-Net) sized by the preset;
+    ``deep_supervision`` only matters in training (the inference copy passes False: same weights)."""
     return {
-        "_target_": "UNet",
+        "_target_": "monai_genseg.networks.segmenter",
         "spatial_dims": r.spatial_dims,
         "in_channels": r.image_channels,
         "out_channels": "@num_classes",
         "channels": "$@preset['segmenter_channels']",
-        "strides": "$[2] * (len(@preset['segmenter_channels']) - 1)",
-        "num_res_units": "$@preset['segmenter_res_units']",
-        "norm": "instance",
+        "deep_supervision": deep_supervision,
     }
 
 
@@ -200,6 +199,7 @@ def _settings(r: Recipe) -> Config:
         "scale": "auto",
         "time_budget_minutes": 15,
         "model_selection": "final",
+        "deep_supervision": True,
         "hypergradient": "exact",
         "unroll": "optimizer",
         "feedback_lr": 2.0e-5,
@@ -230,7 +230,7 @@ def _settings(r: Recipe) -> Config:
 def _models(r: Recipe) -> Config:
     """The segmenter, the generator and its discriminator, their losses and optimizers."""
     return {
-        "network_def": network_def(r),
+        "network_def": network_def(r, "@deep_supervision"),
         "network": "$@network_def.to(@device)",
         "generator": {
             "_target_": "monai_genseg.networks.MaskToImageGenerator",
@@ -250,7 +250,11 @@ def _models(r: Recipe) -> Config:
         },
         "discriminator_net": "$@discriminator.to(@device)",
         "random_states": {"_target_": "monai_genseg.handlers.RandomStates", "randomizables": ["@train#mask_augment"]},
-        "loss": {"_target_": "DiceCELoss", "to_onehot_y": True, "softmax": True},
+        # on the full-resolution logits and, with deep supervision, the lower heads' (nnU-Net's weights)
+        "loss": {
+            "_target_": "monai_genseg.losses.DeepSupervisedLoss",
+            "loss": {"_target_": "DiceCELoss", "to_onehot_y": True, "softmax": True},
+        },
         "optimizer": _adam("$@network.parameters()", 0.001, weight_decay=1.0e-5),
         # warm-up, then cosine decay to zero at the step ceiling: the final weights are the converged ones
         "lr_scheduler": {

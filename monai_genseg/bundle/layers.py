@@ -196,7 +196,7 @@ class Inference:
         }
         if r.spatial_dims == 2:
             save["scale"] = 255
-        net_keys = ("pixdim",) * (r.spatial_dims == 3) + ("patch_size", "segmenter_channels", "segmenter_res_units")
+        net_keys = ("pixdim",) * (r.spatial_dims == 3) + ("patch_size", "segmenter_channels")
         bundle.configs["inference"] = {
             "imports": list(IMPORTS),
             "bundle_root": "$monai_genseg.bundle.default_bundle_root()",

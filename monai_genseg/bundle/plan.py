@@ -49,9 +49,10 @@ EARLY_STOP_VALIDATIONS = 6  # stop after this many validations without a better 
 MIN_STEPS, MAX_STEPS = VALIDATIONS, 100_000
 FEW_STEPS = 1000  # fewer than this rarely converge (the hippocampus baseline still gains from 1600 to 4000)
 OVERHEAD = 0.9  # share of the budget left for steps, after caching, planning and validating
-# a training step with its loading and augmentation against the bare network step that is measured
-# (hippocampus on 2 CPU cores: 0.175 s against 0.080 s)
-PIPELINE_COST = 2.2
+# a training step with its loading, augmentation and validation against the bare network step that is measured
+# (hippocampus on 2 CPU cores: 0.475 s against 0.359 s); the run itself then fits its epochs to the budget
+# (handlers.TimeBudget), so this only has to be close
+PIPELINE_COST = 1.3
 # a GenSeg step (end2end: generator every 2nd step, architecture every 4th) against a plain segmenter
 # step: 3.4x on a CPU (benchmarks/step_cost.py, docs/method.md); the generator modes get fewer steps
 GENERATOR_STEP_COST = 3.4
@@ -104,11 +105,11 @@ class Plan:
         return json.dumps(out, indent=2)
 
     @classmethod
-    def from_json(cls, text: str) -> Plan:
+    def from_json(cls, text: str, source: str = "plan") -> Plan:
         raw = json.loads(text)
         fp = raw["fingerprint"]
         return cls(
-            preset=preset_from_config(raw["preset"]),
+            preset=preset_from_config(raw["preset"], source),
             fingerprint=None
             if fp is None
             else Fingerprint(**{k: tuple(v) if isinstance(v, list) else v for k, v in fp.items()}),
@@ -126,7 +127,7 @@ class Plan:
             f"plan ({self.device}, {self.time_budget_minutes:g} min, mode {self.mode}):",
             *([f"  spacing {'x'.join(f'{s:g}' for s in p.pixdim)} mm"] if p.pixdim else []),
             f"  patch {size}, {p.samples_per_volume or p.batch_size} per step",
-            f"  segmenter widths {list(p.segmenter_channels)}, {p.segmenter_res_units} residual units per level",
+            f"  segmenter widths {list(p.segmenter_channels)}",
             f"  {p.epoch_length * p.max_epochs} steps ({p.max_epochs} epochs of {p.epoch_length}, "
             f"{self.seconds_per_step:.3f} s each measured), lr warm-up {p.lr_warmup_iterations} then cosine decay",
             f"  early stop after {p.early_stop_patience} validations without a better Dice",
@@ -135,7 +136,15 @@ class Plan:
         return "\n".join(lines)
 
 
-def preset_from_config(values: Mapping[str, Any]) -> Preset:
+def preset_from_config(values: Mapping[str, Any], source: str = "preset") -> Preset:
+    """The :class:`Preset` a config dict (or a saved plan) states; keys this version does not know are an
+    error that names ``source``: the sizes (and the weights) came from another monai-genseg version."""
+    unknown = sorted(set(values) - set(Preset.ORDER))
+    if unknown:
+        raise ValueError(
+            f"{source}: unknown size keys {unknown}, written by another monai-genseg version whose segmenter "
+            "differs; regenerate the bundle (monai-genseg init) and train again"
+        )
     return Preset(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
 
 
@@ -191,22 +200,16 @@ def size_network(
 def measure_step_seconds(
     spatial_dims: int, in_channels: int, num_classes: int, preset: Preset, device: torch.device, steps: int = 3
 ) -> float:
-    """Seconds of one segmenter training step (forward, DiceCE, backward, Adam) of ``preset``'s network on
-    random data, after a warm-up step: what the plan divides its time budget by."""
+    """Seconds of one segmenter training step (forward, DiceCE with deep supervision, backward, Adam) of
+    ``preset``'s network on random data, after a warm-up step: what the plan divides its time budget by."""
     from monai.losses import DiceCELoss
-    from monai.networks.nets import UNet
 
-    net = UNet(
-        spatial_dims,
-        in_channels,
-        num_classes,
-        preset.segmenter_channels,
-        [2] * (len(preset.segmenter_channels) - 1),
-        num_res_units=preset.segmenter_res_units,
-        norm="instance",
-    ).to(device)
+    from monai_genseg.losses import DeepSupervisedLoss
+    from monai_genseg.networks import segmenter
+
+    net = segmenter(spatial_dims, in_channels, num_classes, preset.segmenter_channels).to(device)
     optimizer = torch.optim.Adam(net.parameters(), 1e-3)
-    loss = DiceCELoss(to_onehot_y=True, softmax=True)
+    loss = DeepSupervisedLoss(DiceCELoss(to_onehot_y=True, softmax=True))
     batch = preset.samples_per_volume or preset.batch_size or 1
     x = torch.rand(batch, in_channels, *preset.patch_size, device=device)
     y = torch.randint(0, num_classes, (batch, 1, *preset.patch_size), device=device)
@@ -246,7 +249,6 @@ def make_plan(
         pixdim=spacing,
         patch_size=patch,
         segmenter_channels=widths,
-        segmenter_res_units=2,
         generator_channels=tuple(widths[: min(4, len(widths) - 1)]),  # its downsamplings must divide the patch
         discriminator_channels=widths[0],
         samples_per_volume=batch if d == 3 else None,
@@ -313,7 +315,7 @@ def preset_for_run(
         return chosen
     if not replan:
         if path.is_file():
-            return Plan.from_json(path.read_text()).preset.as_config()
+            return Plan.from_json(path.read_text(), str(path)).preset.as_config()
         if "demo" not in presets:
             raise FileNotFoundError(
                 f"{path}: no training plan, so the network's sizes are unknown; train first, or pass the --scale "

@@ -17,7 +17,6 @@ class Preset:
 
     patch_size: tuple[int, ...]
     segmenter_channels: tuple[int, ...]
-    segmenter_res_units: int
     generator_channels: tuple[int, ...]
     discriminator_channels: int
     epoch_length: int
@@ -39,7 +38,6 @@ class Preset:
         "samples_per_volume",
         "batch_size",
         "segmenter_channels",
-        "segmenter_res_units",
         "generator_channels",
         "discriminator_channels",
         "epoch_length",
@@ -75,7 +73,6 @@ def preset_3d(pixdim, cpu_patch, gpu_patch, gpu_pixdim=None) -> dict[str, Preset
             patch_size=tuple(cpu_patch),
             samples_per_volume=2,
             segmenter_channels=(8, 16, 32, 64),
-            segmenter_res_units=1,
             generator_channels=(8, 16, 32),
             discriminator_channels=8,
             epoch_length=40,
@@ -91,7 +88,6 @@ def preset_3d(pixdim, cpu_patch, gpu_patch, gpu_pixdim=None) -> dict[str, Preset
             patch_size=tuple(gpu_patch),
             samples_per_volume=4,
             segmenter_channels=(32, 64, 128, 256, 320),
-            segmenter_res_units=2,
             generator_channels=(32, 64, 128, 256),
             discriminator_channels=64,
             epoch_length=250,
@@ -111,7 +107,6 @@ PRESETS_2D = {
         patch_size=(64, 64),
         batch_size=8,
         segmenter_channels=(16, 32, 64, 128),
-        segmenter_res_units=1,
         generator_channels=(16, 32, 64),
         discriminator_channels=16,
         epoch_length=25,
@@ -126,7 +121,6 @@ PRESETS_2D = {
         patch_size=(256, 256),
         batch_size=16,
         segmenter_channels=(32, 64, 128, 256, 512),
-        segmenter_res_units=2,
         generator_channels=(64, 128, 256, 512),
         discriminator_channels=64,
         epoch_length=100,

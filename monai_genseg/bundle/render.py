@@ -52,8 +52,8 @@ def metadata(r: Recipe) -> dict:
         "supported_apps": {},
         "name": f"GenSeg {r.task[0].lower()}{r.task[1:]}",
         "task": f"{r.task} from a few labelled cases",
-        "description": "A UNet segmenter trained with GenSeg: a searchable mask-to-image generator makes extra "
-        "image/mask pairs from "
+        "description": "A U-Net segmenter (nnU-Net's layout, MONAI DynUNet) trained with GenSeg: a searchable "
+        "mask-to-image generator makes extra image/mask pairs from "
         "augmented real masks, and its architecture is updated from the segmenter's validation loss.",
         "authors": "monai-genseg contributors",
         "copyright": "Copyright (c) monai-genseg contributors",
@@ -111,7 +111,7 @@ def bundle_readme(r: Recipe) -> str:
     measured = f"\n## Measured on real data\n\n{MEASURED[r.name].strip()}\n" if r.name in MEASURED else ""
     return f"""# {r.name}: GenSeg for {r.task[0].lower()}{r.task[1:]}
 
-A {r.spatial_dims}D UNet segmenter trained with GenSeg from a few labelled {r.modality} {"volumes" if r.spatial_dims == 3 else "images"}.
+A {r.spatial_dims}D U-Net segmenter (nnU-Net's layout: MONAI's DynUNet with deep supervision) trained with GenSeg from a few labelled {r.modality} {"volumes" if r.spatial_dims == 3 else "images"}.
 A searchable mask-to-image generator turns deformed copies of the labelled masks into extra synthetic
 pairs, and its architecture is updated from the segmenter's loss on real validation cases.
 This file is generated from the `{r.name}` recipe by `monai-genseg init {r.name}`.
@@ -139,13 +139,16 @@ python -m monai.bundle run --config_file {cfg}/train.yaml --dataset_dir DATA --m
 
 **Sizes.** `--scale auto` (the default) trains the embedded demo with the small `demo` preset and
 real data with a **plan**: MONAI's DataAnalyzer fingerprints the labelled cases, and the plan picks
-the spacing, a patch covering the median image (2D: the training resolution), the UNet's depth and
+the spacing, a patch covering the median image (2D: the training resolution), the U-Net's depth and
 widths, the batch, and the number of steps that fit `--time_budget_minutes` (15) on this machine,
 from a measured step. It is printed and saved as `models/plan.json`; evaluation, inference, export
 and `--resume` read the sizes from it. `--scale gpu` is the fixed full-size preset; `--scale demo`
 on real data warns that it will not converge.
 
-**Training.** Adam with a linear warm-up, then cosine decay to zero at the step ceiling; it stops
+**Training.** The segmenter is nnU-Net's U-Net (MONAI's DynUNet: two 3x3 convolutions per level,
+full resolution included), trained with deep supervision: DiceCE on its output and on its two
+lower decoder levels' outputs, weighted 1, 1/2, 1/4 (`--deep_supervision false` trains the output
+alone; the weights fit either way). Adam with a linear warm-up, then cosine decay to zero at the step ceiling; it stops
 early after `early_stop_patience` validations without a better Dice. `models/model.pt` holds the
 final weights (`--model_selection final`, the default: a few validation cases are too few to pick a
 checkpoint by, and the decayed learning rate leaves the last weights converged), or the best

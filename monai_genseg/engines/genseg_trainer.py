@@ -294,6 +294,13 @@ class GenSegTrainer(Trainer):
             to_kwargs=to_kwargs,
             **extra,
         )
+        if facts.feedback and len(list(network.named_parameters(remove_duplicate=False))) != len(
+            list(network.parameters())
+        ):
+            raise ValueError(
+                f"mode {mode}: the segmenter registers some modules twice; torch.func.functional_call, which the "
+                "feedback's hypergradient uses, does not restore such a network's weights (keep one registration)"
+            )
         self.mode, self.facts = mode, facts  # the methods read the facts; the mode's name is for the log
         self.generation, self.feedback = generation, feedback
         self.num_classes, self.mask_augment = num_classes, mask_augment
@@ -451,6 +458,8 @@ class GenSegTrainer(Trainer):
         exact = for_architecture and self.feedback.hypergradient == "exact"
         grads = torch.autograd.grad(loss, params, create_graph=exact, retain_graph=for_architecture, allow_unused=True)
         grads = [torch.zeros_like(p) if g is None else g for g, p in zip(grads, params)]
+        if logits.dim() > image.dim():  # a deep-supervised segmenter's stack: the full-resolution logits first
+            logits = logits[:, 0]
         out = {Keys.PRED: logits.detach(), Keys.LOSS: loss.detach()}
         return grads, {**out, "loss_real": loss_real.item(), "loss_synthetic": loss_syn.item()}
 

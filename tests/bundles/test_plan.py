@@ -30,11 +30,11 @@ def _plan(fp: Fingerprint, device="cpu", minutes=15.0, seconds=0.1, mode="baseli
     return make_plan(fp, demo, device, minutes, mode, 1, 3, seconds_per_step=seconds)
 
 
-def test_a_small_3d_image_is_covered_whole_and_the_unet_reaches_a_4_voxel_bottleneck():
+def test_a_small_3d_image_is_covered_whole_and_the_network_reaches_a_4_voxel_bottleneck():
     plan = _plan(Fingerprint(8, (35.5, 49.0, 35.5), (1.0, 1.0, 1.0), 0.057))
     p = plan.preset
     assert p.pixdim == (1.0, 1.0, 1.0) and p.patch_size == (40, 56, 40)  # the median image, divisible by 2**3
-    assert p.segmenter_channels == (16, 32, 64, 128) and p.segmenter_res_units == 2
+    assert p.segmenter_channels == (16, 32, 64, 128)
     assert all(s % 2 ** (len(p.generator_channels)) == 0 for s in p.patch_size)  # the generator fits the patch too
     assert p.samples_per_volume == 2 and p.batch_size is None
     assert "the patch covers the whole median image" in plan.reasons
@@ -82,6 +82,16 @@ def test_the_plan_round_trips_through_json_and_says_what_it_chose():
     assert Plan.from_json(plan.to_json()) == plan
     text = plan.describe()
     assert "patch 40x56x40" in text and "steps" in text and "cosine" in text
+
+
+def test_a_plan_from_another_version_is_refused_with_its_path(tmp_path):
+    """A plan saved with the earlier UNet segmenter's sizes: its weights do not fit, so say so before loading."""
+    saved = json.loads(_plan(Fingerprint(8, (35.5, 49.0, 35.5), (1.0, 1.0, 1.0), 0.057)).to_json())
+    saved["preset"]["segmenter_res_units"] = 2
+    (tmp_path / "plan.json").write_text(json.dumps(saved))
+    presets = {k: v.as_config() for k, v in get_recipe("hippocampus3d").presets.items()}
+    with pytest.raises(ValueError, match=r"plan.json: unknown size keys \['segmenter_res_units'\], written by another"):
+        preset_for_run("auto", presets, str(tmp_path))
 
 
 @pytest.fixture(scope="module")

@@ -183,3 +183,37 @@ def test_one_hot_mask_matches_labels():
     label = torch.tensor([[[0, 2], [1, 0]]]).unsqueeze(0)
     oh = one_hot_mask(label, 3)
     assert oh.shape == (1, 3, 2, 2) and torch.equal(oh.argmax(1), label[:, 0])
+
+
+def test_the_feedback_loop_runs_on_the_bundles_segmenter_and_leaves_its_weights_in_place(trainer_factory):
+    """The bundles' segmenter (DynUNet, deep supervision) through Stage III's functional_call every step."""
+    from monai.losses import DiceCELoss
+
+    from monai_genseg.losses import DeepSupervisedLoss
+    from monai_genseg.networks import segmenter
+
+    seg = segmenter(2, 1, 2, (4, 8, 16))
+    before = [p.detach().clone() for p in seg.parameters()]
+    loss = DeepSupervisedLoss(DiceCELoss(to_onehot_y=True, softmax=True))
+    trainer = trainer_factory(
+        segmenter=seg, loss_function=loss, hypergradient="exact", arch_update_interval=1, iterations=3
+    )
+    trainer.run()
+    assert all(isinstance(p, torch.nn.Parameter) for _, p in seg.named_parameters(remove_duplicate=False))
+    assert all(not torch.equal(a, b) for a, b in zip(before, seg.parameters()) if b.requires_grad)
+    assert trainer.state.output[0]["pred"].shape == (2, 32, 32)  # the full-resolution logits, not the stack
+
+
+def test_a_segmenter_with_a_module_registered_twice_is_refused_for_the_feedback(trainer_factory):
+    class Aliased(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(1, 2, 3, padding=1)
+            self.same = self.conv  # what MONAI's DynUNet does with its blocks
+
+        def forward(self, x):
+            return self.same(x)
+
+    with pytest.raises(ValueError, match="registers some modules twice"):
+        trainer_factory(segmenter=Aliased())
+    trainer_factory("joint", segmenter=Aliased())  # no hypergradient: no functional_call, no refusal
