@@ -94,16 +94,9 @@ def export(
     where training wrote it) to FILEPATH (default BUNDLE_ROOT/models/model.ts)."""
     from monai.bundle import ckpt_export
 
-    from monai_genseg.bundle import preset_for_run
-    from monai_genseg.bundle.core import presets
-
     ckpt_file = ckpt_file or f"{bundle_root}/models/model.pt"
     filepath = filepath or f"{bundle_root}/models/model.ts"
-    recipe = get_recipe(bundle)
-    built = compose(recipe, Inference(), scale=scale)
-    # traced, not scripted: the segmenter's deep-supervision heads do not script; in eval mode (what is traced)
-    # the network has no shape-dependent branches, so the trace serves any size its strides divide
-    patch = preset_for_run(scale, presets(recipe), f"{bundle_root}/models")["patch_size"]
+    built = compose(get_recipe(bundle), Inference(), scale=scale)
     with (
         tempfile.TemporaryDirectory() as tmp
     ):  # the configs as this package writes them, whatever the bundle folder holds
@@ -115,8 +108,6 @@ def export(
             meta_file=f"{configs}/metadata.json",
             config_file=f"{configs}/inference.yaml",
             bundle_root=os.path.abspath(bundle_root),  # auto: the sizes in its models/plan.json
-            use_trace=True,
-            input_shape=[1, recipe.image_channels, *patch],
         )
     return f"exported {ckpt_file} to {filepath}"
 

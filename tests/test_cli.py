@@ -84,7 +84,7 @@ def test_export_writes_torchscript(tmp_path):
     parser.read_config(str(Path(__file__).resolve().parents[1] / "bundles" / "polyp2d" / "configs" / "inference.yaml"))
     net = parser.get_parsed_content("network_def").eval()
     torch.save(net.state_dict(), tmp_path / "model.pt")
-    export("polyp2d", ckpt_file=str(tmp_path / "model.pt"), filepath=str(tmp_path / "model.ts"))
+    export("polyp2d", str(tmp_path / "model.pt"), str(tmp_path / "model.ts"), bundle_root=str(tmp_path))
     exported = torch.jit.load(str(tmp_path / "model.ts"))
     x = torch.rand(1, 3, 96, 64)  # not the 64x64 it was traced at: any size the strides divide
     with torch.no_grad():

@@ -13,9 +13,24 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from monai.networks.nets import DynUNet
+from monai.networks.nets.dynunet import DynUNetSkipLayer
 
 ALIASES = ("input_block", "downsamples", "bottleneck", "upsamples", "deep_supervision_heads")
 MAX_HEADS = 2  # deep supervision at the two decoder levels below full resolution (x1/2, x1/4), as nnU-Net
+
+
+class _SkipLayer(DynUNetSkipLayer):
+    """DynUNet's skip layer, its forward written so that TorchScript can compile it: the heads list is narrowed
+    from Optional through a local (MONAI's own reads the attribute twice, which TorchScript refuses)."""
+
+    def forward(self, x):
+        downout = self.downsample(x)
+        nextout = self.next_layer(downout)
+        upout = self.upsample(nextout, downout)
+        heads = self.heads
+        if self.super_head is not None and heads is not None and self.index > 0:
+            heads[self.index - 1] = self.super_head(upout)
+        return upout
 
 
 def supervision_heads(levels: int) -> int:
@@ -61,4 +76,7 @@ def segmenter(
     # module registered twice, so keep one registration of each
     for alias in ALIASES:
         delattr(net, alias)
+    for layer in net.modules():
+        if type(layer) is DynUNetSkipLayer:
+            layer.__class__ = _SkipLayer  # same state, a forward TorchScript compiles (monai-genseg export, the zoo)
     return net
