@@ -82,6 +82,7 @@ def test_export_writes_torchscript(tmp_path):
 
     parser = ConfigParser()
     parser.read_config(str(Path(__file__).resolve().parents[1] / "bundles" / "polyp2d" / "configs" / "inference.yaml"))
+    parser["bundle_root"] = str(tmp_path)  # the sizes export reads too: no plan there, the demo preset
     net = parser.get_parsed_content("network_def").eval()
     torch.save(net.state_dict(), tmp_path / "model.pt")
     export("polyp2d", str(tmp_path / "model.pt"), str(tmp_path / "model.ts"), bundle_root=str(tmp_path))
