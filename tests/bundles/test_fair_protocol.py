@@ -18,18 +18,19 @@ from .test_liver3d import _cli_args
 NAME = "skin_lesion2d"
 
 
-def _parsed(**overrides) -> ConfigParser:
+def _parsed(root, **overrides) -> ConfigParser:
+    """The train config parsed in this process, writing (its plan.json) under ``root``, not the working directory."""
     parser = ConfigParser()
     parser.read_config(str(configs(NAME) / "train.yaml"))
-    parser.update(overrides)
+    parser.update(dict(overrides, bundle_root=str(root)))
     return parser
 
 
-def test_baseline_on_every_labelled_case_with_strong_augmentation():
-    parser = _parsed(mode="baseline", train_on_val=True, augmentation="strong", num_labeled=6, num_val=2)
+def test_baseline_on_every_labelled_case_with_strong_augmentation(tmp_path):
+    parser = _parsed(tmp_path, mode="baseline", train_on_val=True, augmentation="strong", num_labeled=6, num_val=2)
     assert len(parser.get_parsed_content("train#dataset#data")) == 8
     assert any(isinstance(t, RandPairedAugmentd) for t in parser.get_parsed_content("train#augmentation"))
-    standard = _parsed(num_labeled=6, num_val=2)
+    standard = _parsed(tmp_path, num_labeled=6, num_val=2)
     assert len(standard.get_parsed_content("train#dataset#data")) == 6
     assert not any(isinstance(t, RandPairedAugmentd) for t in standard.get_parsed_content("train#augmentation"))
 
@@ -41,8 +42,8 @@ def test_baseline_on_every_labelled_case_with_strong_augmentation():
         ({"augmentation": "heavy"}, "--augmentation 'heavy' is not one of"),
     ],
 )
-def test_misuse_is_one_clear_line(overrides, message):
-    parser = _parsed(num_labeled=6, num_val=2, **overrides)
+def test_misuse_is_one_clear_line(overrides, message, tmp_path):
+    parser = _parsed(tmp_path, num_labeled=6, num_val=2, **overrides)
     with pytest.raises(Exception) as info:
         parser.get_parsed_content("train#dataset")
     assert message in str(info.value) + str(info.value.__cause__)
