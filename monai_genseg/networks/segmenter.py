@@ -21,19 +21,20 @@ MAX_HEADS = 2  # deep supervision at the two decoder levels below full resolutio
 
 class _SkipLayer(DynUNetSkipLayer):
     """DynUNet's skip layer, its forward written so that TorchScript can compile it: the heads list is narrowed
-    from Optional through a local (MONAI's own reads the attribute twice, which TorchScript refuses)."""
+    from Optional through a local (MONAI's own reads the attribute twice, which TorchScript refuses). The heads
+    run in training only: evaluation and inference never read them."""
 
     def forward(self, x):
         downout = self.downsample(x)
         nextout = self.next_layer(downout)
         upout = self.upsample(nextout, downout)
         heads = self.heads
-        if self.super_head is not None and heads is not None and self.index > 0:
+        if self.training and self.super_head is not None and heads is not None and self.index > 0:
             heads[self.index - 1] = self.super_head(upout)
         return upout
 
 
-def supervision_heads(levels: int) -> int:
+def _supervision_heads(levels: int) -> int:
     """How many lower-resolution heads a ``levels``-deep segmenter has (DynUNet needs fewer than its up-steps)."""
     return max(0, min(MAX_HEADS, levels - 2))
 
@@ -56,7 +57,7 @@ def segmenter(
     levels = len(channels)
     if levels < 3:
         raise ValueError(f"segmenter channels {list(channels)}: a segmenter needs at least 3 levels (widths)")
-    heads = supervision_heads(levels)
+    heads = _supervision_heads(levels)
     net = DynUNet(
         spatial_dims,
         in_channels,
@@ -66,7 +67,6 @@ def segmenter(
         upsample_kernel_size=[2] * (levels - 1),
         filters=list(channels),
         norm_name="instance",
-        act_name=("leakyrelu", {"negative_slope": 0.01}),  # not in place: the exact hypergradient differentiates twice
         deep_supervision=heads > 0,
         deep_supr_num=max(1, heads),
     )
