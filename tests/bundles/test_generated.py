@@ -21,3 +21,45 @@ def test_checked_in_bundle_matches_its_recipe(name):
 
 def test_no_bundle_without_a_recipe():
     assert sorted(p.name for p in BUNDLES.iterdir() if p.is_dir()) == sorted(RECIPES)
+
+
+def _targets(node):
+    """Every ``_target_`` string in a parsed config."""
+    if isinstance(node, dict):
+        if isinstance(node.get("_target_"), str):
+            yield node["_target_"]
+        for value in node.values():
+            yield from _targets(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _targets(value)
+
+
+def _locate_as_python_312(path: str):
+    """``pydoc.locate`` from Python 3.12 on, which MONAI's config parser uses: the longest importable module
+    prefix wins, so a function named like its own module resolves to the module (3.11 returned the function)."""
+    import importlib
+
+    parts, obj, n = path.split("."), None, 0
+    while n < len(parts):
+        try:
+            obj, n = importlib.import_module(".".join(parts[: n + 1])), n + 1
+        except ImportError:
+            break
+    for part in parts[n:]:
+        obj = getattr(obj, part)
+    return obj
+
+
+@pytest.mark.parametrize("name", sorted(RECIPES))
+def test_every_target_resolves_to_a_callable_on_every_python(name):
+    import inspect
+
+    import yaml
+
+    for rel, text in render(compose(RECIPES[name], *STANDARD)).items():
+        if not rel.endswith((".yaml", ".json")):
+            continue
+        for target in {t for t in _targets(yaml.safe_load(text)) if "." in t}:  # bare names: MONAI's own lookup
+            obj = _locate_as_python_312(target)
+            assert callable(obj) and not inspect.ismodule(obj), f"{name}/{rel}: _target_ {target} resolves to {obj!r}"
