@@ -64,10 +64,9 @@ def _train_and_evaluate(name: str, root: Path, dataset: Path, eval_dataset: Path
     )
     assert evaluate.returncode == 0, evaluate.stderr[-3000:]
     summary = json.loads((root / "eval" / "metrics.json").read_text())["summary"]
-    print(
-        f"{name}: "
-        + ", ".join(f"{k} {v['mean']:.3f} (n={v['n']})" for k, v in summary.items() if k.startswith("val_mean_dice"))
-    )
+    dice = [f"{k} {v['mean']:.3f} (sd {v['std']:.3f}, n={v['n']})" for k, v in summary.items() if "dice" in k]
+    empty = [f"{k} {v}" for k, v in summary.items() if k.startswith("empty_reference")]
+    print(f"{name}: " + ", ".join(dice + empty))
     return summary
 
 
@@ -89,18 +88,14 @@ def test_skin_lesion2d_learns_from_40_isic_images(tmp_path):
 
 @pytest.mark.skipif(not (SHARED / "fuseg" / "train").is_dir(), reason="../shared/data/fuseg not present")
 def test_foot_ulcer2d_learns_from_40_fuseg_images(tmp_path):
-    # ulcers are small: 64x64 (the demo preset) leaves a few pixels of them, so this run uses 128x128
+    # ulcers are small: 64x64 (the demo preset) leaves a few pixels of them, so this run uses 128x128, and half
+    # the other runs' steps (300), since a 128x128 step costs about 4 times a 64x64 one
+    recipe = dict(BASELINE_RECIPE, **{"presets#demo#patch_size": [128, 128], "presets#demo#epoch_length": 75})
     summary = _train_and_evaluate(
-        "foot_ulcer2d",
-        tmp_path,
-        SHARED / "fuseg" / "train",
-        num_labeled=40,
-        num_val=8,
-        **BASELINE_RECIPE,
-        **{"presets#demo#patch_size": [128, 128]},
+        "foot_ulcer2d", tmp_path, SHARED / "fuseg" / "train", num_labeled=40, num_val=8, **recipe
     )
     assert summary["val_mean_dice_ulcer"]["n"] > 700  # the held-out cases with an ulcer (empty masks give no Dice)
-    assert summary["val_mean_dice_ulcer"]["mean"] > 0.35  # 0.50 measured
+    assert summary["val_mean_dice_ulcer"]["mean"] > 0.35  # 0.46 measured (0.53 at 600 steps)
 
 
 @pytest.mark.skipif(
