@@ -42,9 +42,12 @@ def _locate_as_python_312(path: str):
 
     parts, obj, n = path.split("."), None, 0
     while n < len(parts):
+        name = ".".join(parts[: n + 1])
         try:
-            obj, n = importlib.import_module(".".join(parts[: n + 1])), n + 1
-        except ImportError:
+            obj, n = importlib.import_module(name), n + 1
+        except ModuleNotFoundError as err:  # as pydoc.safeimport: only "no such module" ends the prefix
+            if err.name != name:
+                raise
             break
     for part in parts[n:]:
         obj = getattr(obj, part)
@@ -53,13 +56,17 @@ def _locate_as_python_312(path: str):
 
 @pytest.mark.parametrize("name", sorted(RECIPES))
 def test_every_target_resolves_to_a_callable_on_every_python(name):
-    import inspect
-
     import yaml
 
-    for rel, text in render(compose(RECIPES[name], *STANDARD)).items():
-        if not rel.endswith((".yaml", ".json")):
-            continue
-        for target in {t for t in _targets(yaml.safe_load(text)) if "." in t}:  # bare names: MONAI's own lookup
-            obj = _locate_as_python_312(target)
-            assert callable(obj) and not inspect.ismodule(obj), f"{name}/{rel}: _target_ {target} resolves to {obj!r}"
+    from monai_genseg.bundle import Auto3DSeg, MonaiLabel
+
+    auto3dseg = Auto3DSeg(datalist="datalist.json", dataroot="data", fold=0, bundle_root="fold0")
+    targets = set()
+    for layers in (STANDARD, (*STANDARD, MonaiLabel()), (auto3dseg,)):  # the bundles, MONAI Label's, Auto3DSeg's
+        for rel, text in render(compose(RECIPES[name], *layers)).items():
+            if rel.endswith((".yaml", ".json")):
+                targets |= {(rel, t) for t in _targets(yaml.safe_load(text)) if "." in t}  # bare: MONAI's lookup
+    assert any(t == "monai_genseg.networks.segmenter" for _, t in targets)
+    for rel, target in sorted(targets):
+        obj = _locate_as_python_312(target)
+        assert callable(obj), f"{name}/{rel}: _target_ {target} resolves to {obj!r}, not a class or function"
