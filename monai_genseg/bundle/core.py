@@ -216,7 +216,7 @@ def _settings(r: Recipe) -> Config:
         "preset": "$monai_genseg.bundle.preset_for_run(@scale, @presets, @ckpt_dir, is_demo=@is_demo, "
         f"cases=@split['train'] + @split['val'], spatial_dims={r.spatial_dims}, in_channels={r.image_channels}, "
         "num_classes=@num_classes, device=@device, time_budget_minutes=@time_budget_minutes, mode=@run_mode, "
-        "replan=@replan)",
+        "replan=@replan, amp=monai_genseg.bundle.flag('amp', @amp))",
         "device": DEVICE,
         "ckpt_dir": "$@bundle_root + '/models'",
         "output_dir": "$@bundle_root + '/eval'",
@@ -423,6 +423,7 @@ def _train(r: Recipe) -> Config:
             "feedback_optimizer": "$@feedback_optimizer if @feedback_lr > 0 else None",
             "train_handlers": "@train#handlers",
             "amp": "$monai_genseg.bundle.flag('amp', @amp)",
+            "cpu_bf16": "$bool(@preset.get('cpu_bf16'))",
         },
     }
 

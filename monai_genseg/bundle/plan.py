@@ -8,7 +8,10 @@ cases: spacing, shape, how much of each image the foreground covers. From that f
 - the patch: the whole median image where it fits in :data:`PATCH_VOXELS`, else the largest patch of the
   image's proportions that does (it is then cut around the foreground, :func:`.core._patch_sampling`);
   2D images are resized to it, so it is the training resolution;
-- network depth (downsamplings until a 4-pixel bottleneck) and widths (16 or 32 doubling, capped);
+- network depth (downsamplings until a 4-pixel bottleneck) and widths (doubling from nnU-Net's 32, capped; a
+  CPU falls back to 16 where a 32-wide step would leave too few steps to converge);
+- precision: bfloat16 autocast on a GPU, and on a CPU where it measures faster than float32 (AMX and
+  AVX512-BF16 cores run it about twice as fast; elsewhere it is emulated and slower);
 - batch, and the number of segmenter steps that fit ``time_budget_minutes`` on the device, from a
   measured step of that network.
 
@@ -24,7 +27,7 @@ import math
 import os
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -40,7 +43,8 @@ PLAN_FILE = "plan.json"
 # per device kind and spatial dims: the voxels of one patch, and of a whole resampled volume on a CPU
 PATCH_VOXELS = {("cpu", 2): 256 * 256, ("cpu", 3): 64**3, ("cuda", 2): 512 * 512, ("cuda", 3): 128**3}
 MAX_VOLUME_VOXELS = 8 * 64**3
-BASE_WIDTH = {"cpu": 16, "cuda": 32}
+BASE_WIDTH = 32  # nnU-Net's first width
+CPU_FALLBACK_WIDTH = 16  # on a CPU where a 32-wide step leaves fewer than FEW_STEPS in the budget
 MAX_WIDTH = {2: 512, 3: 320}
 MAX_DOWNSAMPLINGS = {2: 6, 3: 5}
 BATCH = {("cpu", 2): 8, ("cuda", 2): 16, ("cpu", 3): 2, ("cuda", 3): 2}  # 3D: patches per volume
@@ -48,6 +52,9 @@ VALIDATIONS = 20  # the budget is cut into this many epochs, each ending with a 
 EARLY_STOP_VALIDATIONS = 6  # stop after this many validations without a better Dice (30% of the budget)
 MIN_STEPS, MAX_STEPS = VALIDATIONS, 100_000
 FEW_STEPS = 1000  # fewer than this rarely converge (the hippocampus baseline still gains from 1600 to 4000)
+# a CPU trains in bfloat16 where its measured step takes at most this share of the float32 step: a clear gain, not
+# noise (AMX cores: 0.55 for the hippocampus network, 0.52 for ISIC's; emulated bfloat16 is slower than float32)
+CPU_BF16_GAIN = 0.8
 OVERHEAD = 0.9  # share of the budget left for steps, after caching, planning and validating
 # a training step with its loading, augmentation and validation against the bare network step that is measured
 # (hippocampus on 2 CPU cores: 0.475 s against 0.359 s); the run itself then fits its epochs to the budget
@@ -98,6 +105,7 @@ class Plan:
     seconds_per_step: float
     mode: str
     reasons: tuple[str, ...]
+    precision: str = "float32"  # of the training steps: "bfloat16" (autocast) or "float32"
 
     def to_json(self) -> str:
         out = asdict(self)
@@ -118,6 +126,7 @@ class Plan:
             seconds_per_step=raw["seconds_per_step"],
             mode=raw["mode"],
             reasons=tuple(raw["reasons"]),
+            precision=raw.get("precision", "float32"),
         )
 
     def describe(self) -> str:
@@ -127,7 +136,7 @@ class Plan:
             f"plan ({self.device}, {self.time_budget_minutes:g} min, mode {self.mode}):",
             *([f"  spacing {'x'.join(f'{s:g}' for s in p.pixdim)} mm"] if p.pixdim else []),
             f"  patch {size}, {p.samples_per_volume or p.batch_size} per step",
-            f"  segmenter widths {list(p.segmenter_channels)}",
+            f"  segmenter widths {list(p.segmenter_channels)}, {self.precision}",
             f"  {p.epoch_length * p.max_epochs} steps ({p.max_epochs} epochs of {p.epoch_length}, "
             f"{self.seconds_per_step:.3f} s each measured), lr warm-up {p.lr_warmup_iterations} then cosine decay",
             f"  early stop after {p.early_stop_patience} validations without a better Dice",
@@ -160,7 +169,8 @@ def _round_up(values: Sequence[float], multiple: int) -> tuple[int, ...]:
 def size_network(
     fp: Fingerprint, device: str
 ) -> tuple[tuple[float, ...] | None, tuple[int, ...], tuple[int, ...], list[str]]:
-    """Target spacing (3D), patch and segmenter widths for ``fp`` on ``device`` (``cpu`` or ``cuda``)."""
+    """Target spacing (3D), patch and segmenter widths (from :data:`BASE_WIDTH`) for ``fp`` on ``device``
+    (``cpu`` or ``cuda``)."""
     d, kind = fp.spatial_dims, "cuda" if device.startswith("cuda") else "cpu"
     reasons = []
     spacing: tuple[float, ...] | None = None
@@ -192,16 +202,25 @@ def size_network(
     )
     if min(extent) < 8:
         reasons.append("the foreground is under 8 voxels across at this size: expect a low Dice")
-    base = BASE_WIDTH[kind]
-    widths = tuple(min(MAX_WIDTH[d], base * 2**k) for k in range(levels + 1))
-    return spacing, patch, widths, reasons
+    return spacing, patch, _widths(BASE_WIDTH, levels + 1, d), reasons
+
+
+def _widths(base: int, levels: int, spatial_dims: int) -> tuple[int, ...]:
+    return tuple(min(MAX_WIDTH[spatial_dims], base * 2**k) for k in range(levels))
 
 
 def measure_step_seconds(
-    spatial_dims: int, in_channels: int, num_classes: int, preset: Preset, device: torch.device, steps: int = 3
+    spatial_dims: int,
+    in_channels: int,
+    num_classes: int,
+    preset: Preset,
+    device: torch.device,
+    bf16: bool = False,
+    steps: int = 3,
 ) -> float:
     """Seconds of one segmenter training step (forward, DiceCE with deep supervision, backward, Adam) of
-    ``preset``'s network on random data, after a warm-up step: what the plan divides its time budget by."""
+    ``preset``'s network on random data, after a warm-up step, in float32 or under bfloat16 autocast
+    (``bf16``): what the plan divides its time budget by."""
     from monai.losses import DiceCELoss
 
     from monai_genseg.losses import DeepSupervisedLoss
@@ -219,7 +238,7 @@ def measure_step_seconds(
             torch.cuda.synchronize(device)
         start = time.perf_counter()
         optimizer.zero_grad(set_to_none=True)
-        with torch.autocast(device.type, enabled=device.type == "cuda"):
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
             value = loss(net(x), y)
         value.backward()
         optimizer.step()
@@ -237,27 +256,63 @@ def make_plan(
     mode: str,
     in_channels: int,
     num_classes: int,
-    seconds_per_step: float | None = None,
+    seconds_per_step: float | Callable[[Preset, bool], float] | None = None,
+    amp: bool = True,
 ) -> Plan:
-    """The plan for fingerprint ``fp``; ``seconds_per_step`` is measured on ``device`` unless given."""
+    """The plan for fingerprint ``fp``. ``seconds_per_step(preset, bf16)`` is a training step's cost, measured on
+    ``device`` unless given (a number: every candidate costs that). ``amp`` allows bfloat16 autocast (the
+    bundles' ``--amp``): always taken on a GPU, on a CPU only where it measures faster than float32."""
     device = torch.device(device)
     spacing, patch, widths, reasons = size_network(fp, device.type)
     d, kind = fp.spatial_dims, "cuda" if device.type == "cuda" else "cpu"
     batch = BATCH[(kind, d)]
-    sized = replace(
-        demo,
-        pixdim=spacing,
-        patch_size=patch,
-        segmenter_channels=widths,
-        generator_channels=tuple(widths[: min(4, len(widths) - 1)]),  # its downsamplings must divide the patch
-        discriminator_channels=widths[0],
-        samples_per_volume=batch if d == 3 else None,
-        batch_size=batch if d == 2 else None,
-    )
-    if seconds_per_step is None:
-        seconds_per_step = measure_step_seconds(d, in_channels, num_classes, sized, device)
-    cost = seconds_per_step * PIPELINE_COST * (1.0 if mode == "baseline" else GENERATOR_STEP_COST)
-    steps = int(time_budget_minutes * 60 * OVERHEAD / cost)
+
+    def sized(w: tuple[int, ...], cpu_bf16: bool | None) -> Preset:
+        return replace(
+            demo,
+            pixdim=spacing,
+            patch_size=patch,
+            segmenter_channels=w,
+            generator_channels=tuple(w[: min(4, len(w) - 1)]),  # its downsamplings must divide the patch
+            discriminator_channels=w[0],
+            samples_per_volume=batch if d == 3 else None,
+            batch_size=batch if d == 2 else None,
+            cpu_bf16=cpu_bf16,
+        )
+
+    measured: dict[tuple[tuple[int, ...], bool], float] = {}
+
+    def cost(w: tuple[int, ...], bf16: bool) -> float:
+        if (w, bf16) not in measured:
+            if seconds_per_step is None:
+                seconds = measure_step_seconds(d, in_channels, num_classes, sized(w, None), device, bf16=bf16)
+            else:
+                seconds = seconds_per_step(sized(w, None), bf16) if callable(seconds_per_step) else seconds_per_step
+            measured[(w, bf16)] = float(seconds)
+        return measured[(w, bf16)]
+
+    factor = PIPELINE_COST * (1.0 if mode == "baseline" else GENERATOR_STEP_COST)
+
+    def fitting(seconds: float) -> int:
+        return int(time_budget_minutes * 60 * OVERHEAD / (seconds * factor))
+
+    bf16 = bool(amp) and kind == "cuda"
+    if kind == "cpu":
+        narrow = _widths(CPU_FALLBACK_WIDTH, len(widths), d)
+        if amp:  # compared on the narrow network, the quicker one to measure
+            single, half = cost(narrow, False), cost(narrow, True)
+            bf16 = half <= CPU_BF16_GAIN * single
+            reasons.append(
+                f"a step {half:.3f} s in bfloat16 against {single:.3f} s in float32 on this CPU: "
+                + ("bfloat16 autocast" if bf16 else "float32")
+            )
+        if fitting(cost(widths, bf16)) < FEW_STEPS:
+            reasons.append(
+                f"{widths[0]}-wide fits only {fitting(cost(widths, bf16))} steps on this CPU: {narrow[0]}-wide instead"
+            )
+            widths = narrow
+    step_seconds = cost(widths, bf16)
+    steps = fitting(step_seconds)
     if steps < MIN_STEPS:
         reasons.append(f"{time_budget_minutes:g} min fit only {steps} steps: raised to {MIN_STEPS}")
     elif steps < FEW_STEPS:
@@ -267,7 +322,7 @@ def make_plan(
         reasons.append(f"mode {mode}: a GenSeg step costs about {GENERATOR_STEP_COST:g} plain steps")
     epoch_length = max(1, steps // VALIDATIONS)
     preset = replace(
-        sized,
+        sized(widths, bf16 if kind == "cpu" else None),
         epoch_length=epoch_length,
         max_epochs=VALIDATIONS,
         lr_warmup_iterations=max(1, steps // 20),
@@ -275,7 +330,16 @@ def make_plan(
         generator_warmup_iterations=min(2000, steps // 4),
         syn_rampup_iterations=min(1000, steps // 10),
     )
-    return Plan(preset, fp, str(device), float(time_budget_minutes), round(seconds_per_step, 4), mode, tuple(reasons))
+    return Plan(
+        preset,
+        fp,
+        str(device),
+        float(time_budget_minutes),
+        round(step_seconds, 4),
+        mode,
+        tuple(reasons),
+        "bfloat16" if bf16 else "float32",
+    )
 
 
 def preset_for_run(
@@ -292,15 +356,18 @@ def preset_for_run(
     time_budget_minutes: float = 15,
     mode: str = "baseline",
     replan: bool = False,
+    amp: bool = True,
 ) -> dict[str, Any]:
     """The preset (as a config dict) this run uses, and ``models/plan.json`` saying so.
 
     ``--scale auto`` (the default): the embedded demo trains with ``demo``; real data with a plan made
     from it (``replan``, a fresh training run) or the one saved by the run that trained the weights
     (evaluation, inference, resume). A named preset is used as it is; ``demo`` on real data is too small
-    to converge and says so loudly.
+    to converge and says so loudly. ``amp`` (the bundles' ``--amp``) allows bfloat16 autocast.
     """
     path = Path(ckpt_dir) / PLAN_FILE
+    # a named preset's precision: the trainer autocasts on a GPU only (a preset's ``cpu_bf16`` is a plan's)
+    named = "bfloat16" if amp and torch.device(device).type == "cuda" else "float32"
     if scale != "auto":
         if scale == "demo" and not is_demo and replan:
             logger.warning(
@@ -311,7 +378,8 @@ def preset_for_run(
             )
         chosen = dict(presets[scale])
         if replan:
-            _save(path, Plan(preset_from_config(chosen), None, str(device), 0.0, 0.0, mode, (f"preset {scale}",)))
+            reason = (f"preset {scale}",)
+            _save(path, Plan(preset_from_config(chosen), None, str(device), 0.0, 0.0, mode, reason, named))
         return chosen
     if not replan:
         if path.is_file():
@@ -327,11 +395,12 @@ def preset_for_run(
     if is_demo:
         logger.info("--scale auto on the embedded demo data: the demo preset")
         chosen = dict(presets["demo"])
-        _save(path, Plan(preset_from_config(chosen), None, str(device), 0.0, 0.0, mode, ("the embedded demo",)))
+        reason = ("the embedded demo",)
+        _save(path, Plan(preset_from_config(chosen), None, str(device), 0.0, 0.0, mode, reason, named))
         return chosen
     fp = fingerprint(cases, spatial_dims, work_dir=str(path.parent) if path.parent.is_dir() else None)
     plan = make_plan(
-        fp, preset_from_config(presets["demo"]), device, time_budget_minutes, mode, in_channels, num_classes
+        fp, preset_from_config(presets["demo"]), device, time_budget_minutes, mode, in_channels, num_classes, amp=amp
     )
     logger.info(plan.describe())
     _save(path, plan)

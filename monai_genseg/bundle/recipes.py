@@ -30,6 +30,8 @@ class Preset:
     pixdim: tuple[float, ...] | None = None
     samples_per_volume: int | None = None
     batch_size: int | None = None
+    # a CPU plan's precision: bfloat16 autocast where this CPU measured it faster (GPUs always autocast)
+    cpu_bf16: bool | None = None
 
     # the order the bundles write the keys in: where a 3D volume is resampled to, then what is cut from it
     ORDER = (
@@ -48,6 +50,7 @@ class Preset:
         "arch_update_interval",
         "lr_warmup_iterations",
         "early_stop_patience",
+        "cpu_bf16",
     )
 
     def __getitem__(self, key: str) -> Any:

@@ -217,6 +217,8 @@ class GenSegTrainer(Trainer):
             at the end, check that all replicas hold identical weights.
         inferer: how Stage II runs the segmenter (default ``SimpleInferer``); Stage III calls it functionally.
         amp: autocast the forward passes to bfloat16 on CUDA (no gradient scaler needed).
+        cpu_bf16: with ``amp``, autocast to bfloat16 on a CPU too: about twice as fast on cores with AMX or
+            AVX512-BF16, slower where it is emulated, so the training plan measures before it sets it.
         event_names: more custom events to register; :class:`GenSegEvents` are always registered.
         epoch_length, non_blocking, prepare_batch, iteration_update, postprocessing, key_train_metric,
         additional_metrics, metric_cmp_fn, train_handlers, event_to_attr, decollate,
@@ -258,6 +260,7 @@ class GenSegTrainer(Trainer):
         metric_cmp_fn: Callable | None = None,
         train_handlers: Sequence | None = None,
         amp: bool = False,
+        cpu_bf16: bool = False,
         event_names: list | None = None,
         event_to_attr: dict | None = None,
         decollate: bool = True,
@@ -312,6 +315,7 @@ class GenSegTrainer(Trainer):
         # Stage II: the segmenter
         self.network, self.optimizer, self.loss_function = network, optimizer, loss_function
         self.inferer = SimpleInferer() if inferer is None else inferer
+        self.cpu_bf16 = bool(cpu_bf16)
         # Stage III: alpha (and, with a feedback_optimizer, the generator weights) on the validation loss
         self.arch_optimizer, self.feedback_optimizer = arch_optimizer, feedback_optimizer
         self.val_data_loader = val_data_loader
@@ -650,8 +654,9 @@ class GenSegTrainer(Trainer):
         return float(lr if lr is not None else self.optimizer.param_groups[0]["lr"])
 
     def _autocast(self):
-        if self.amp and torch.device(self.state.device).type == "cuda":
-            return torch.autocast("cuda", dtype=torch.bfloat16)
+        kind = torch.device(self.state.device).type
+        if self.amp and (kind == "cuda" or (kind == "cpu" and self.cpu_bf16)):
+            return torch.autocast(kind, dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
     def _next_val_batch(self) -> tuple[torch.Tensor, torch.Tensor]:

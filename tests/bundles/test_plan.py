@@ -34,7 +34,7 @@ def test_a_small_3d_image_is_covered_whole_and_the_network_reaches_a_4_voxel_bot
     plan = _plan(Fingerprint(8, (35.5, 49.0, 35.5), (1.0, 1.0, 1.0), 0.057))
     p = plan.preset
     assert p.pixdim == (1.0, 1.0, 1.0) and p.patch_size == (40, 56, 40)  # the median image, divisible by 2**3
-    assert p.segmenter_channels == (16, 32, 64, 128)
+    assert p.segmenter_channels == (32, 64, 128, 256)  # nnU-Net's widths: a 0.1 s step fits plenty of steps
     assert all(s % 2 ** (len(p.generator_channels)) == 0 for s in p.patch_size)  # the generator fits the patch too
     assert p.samples_per_volume == 2 and p.batch_size is None
     assert "the patch covers the whole median image" in plan.reasons
@@ -63,8 +63,35 @@ def test_a_large_ct_is_coarsened_on_a_cpu_and_cut_into_patches_that_fit():
     assert gpu.preset.pixdim == fp.median_spacing  # a GPU keeps the median spacing
     for plan, kind in ((cpu, "cpu"), (gpu, "cuda")):
         assert math.prod(plan.preset.patch_size) <= 1.5 * PATCH_VOXELS[(kind, 3)]
-    assert gpu.preset.segmenter_channels[0] == 32 and cpu.preset.segmenter_channels[0] == 16
     assert max(gpu.preset.segmenter_channels) <= 320
+
+
+def _cpu(bf16_speed: float):
+    """A CPU's step cost: 0.3 s for a 16-wide network in float32, 4x that at twice the width, and bfloat16
+    ``bf16_speed`` times float32 (0.5: AMX cores; 1.3: emulated)."""
+
+    def seconds(preset, bf16: bool) -> float:
+        return 0.3 * (preset.segmenter_channels[0] / 16) ** 2 * (bf16_speed if bf16 else 1.0)
+
+    return seconds
+
+
+def test_a_cpu_plan_takes_bfloat16_where_it_measures_faster_and_32_wide_where_that_leaves_enough_steps():
+    fp = Fingerprint(8, (35.5, 49.0, 35.5), (1.0, 1.0, 1.0), 0.057)
+    amx = make_plan(fp, DEMO_3D, "cpu", 15, "baseline", 1, 3, seconds_per_step=_cpu(0.5))
+    assert amx.precision == "bfloat16" and amx.preset.cpu_bf16 is True
+    assert amx.preset.segmenter_channels == (32, 64, 128, 256) and amx.seconds_per_step == pytest.approx(0.6)
+    assert "bfloat16" in amx.describe()
+    emulated = make_plan(fp, DEMO_3D, "cpu", 15, "baseline", 1, 3, seconds_per_step=_cpu(1.3))
+    assert emulated.precision == "float32" and emulated.preset.cpu_bf16 is False
+    # 32-wide in float32 (1.2 s) fits about 500 steps in 15 minutes, too few: 16-wide, as before AMX
+    assert emulated.preset.segmenter_channels == (16, 32, 64, 128)
+    assert any("16-wide instead" in r for r in emulated.reasons)
+    refused = make_plan(fp, DEMO_3D, "cpu", 15, "baseline", 1, 3, seconds_per_step=_cpu(0.5), amp=False)  # --amp false
+    assert refused.precision == "float32" and refused.preset.segmenter_channels[0] == 16
+    gpu = make_plan(fp, DEMO_3D, "cuda", 15, "baseline", 1, 3, seconds_per_step=0.01)
+    assert gpu.precision == "bfloat16" and gpu.preset.cpu_bf16 is None and "cpu_bf16" not in gpu.preset.as_config()
+    assert Plan.from_json(amx.to_json()) == amx
 
 
 def test_2d_resolution_comes_from_the_data():
