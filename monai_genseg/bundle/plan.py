@@ -53,7 +53,8 @@ EARLY_STOP_VALIDATIONS = 6  # stop after this many validations without a better 
 MIN_STEPS, MAX_STEPS = VALIDATIONS, 100_000
 FEW_STEPS = 1000  # fewer than this rarely converge (the hippocampus baseline still gains from 1600 to 4000)
 # a CPU trains in bfloat16 where its measured step takes at most this share of the float32 step: a clear gain, not
-# noise (AMX cores: 0.55 for the hippocampus network, 0.52 for ISIC's; emulated bfloat16 is slower than float32)
+# noise (AMX cores: 0.37-0.52 for the hippocampus and ISIC networks, benchmarks/cpu_precision.py; emulated bfloat16
+# is slower than float32)
 CPU_BF16_GAIN = 0.8
 OVERHEAD = 0.9  # share of the budget left for steps, after caching, planning and validating
 # a training step with its loading, augmentation and validation against the bare network step that is measured
@@ -366,8 +367,9 @@ def preset_for_run(
     to converge and says so loudly. ``amp`` (the bundles' ``--amp``) allows bfloat16 autocast.
     """
     path = Path(ckpt_dir) / PLAN_FILE
-    # a named preset's precision: the trainer autocasts on a GPU only (a preset's ``cpu_bf16`` is a plan's)
-    named = "bfloat16" if amp and torch.device(device).type == "cuda" else "float32"
+    kind = torch.device(device).type
+    autocast = amp and (kind == "cuda" or (kind == "cpu" and bool(presets.get(scale, {}).get("cpu_bf16"))))
+    named = "bfloat16" if autocast else "float32"  # a named preset's precision, as the trainer will run it
     if scale != "auto":
         if scale == "demo" and not is_demo and replan:
             logger.warning(
@@ -398,13 +400,28 @@ def preset_for_run(
         reason = ("the embedded demo",)
         _save(path, Plan(preset_from_config(chosen), None, str(device), 0.0, 0.0, mode, reason, named))
         return chosen
-    fp = fingerprint(cases, spatial_dims, work_dir=str(path.parent) if path.parent.is_dir() else None)
-    plan = make_plan(
-        fp, preset_from_config(presets["demo"]), device, time_budget_minutes, mode, in_channels, num_classes, amp=amp
-    )
+
+    def plan_here() -> Plan:
+        fp = fingerprint(cases, spatial_dims, work_dir=str(path.parent) if path.parent.is_dir() else None)
+        demo = preset_from_config(presets["demo"])
+        return make_plan(fp, demo, device, time_budget_minutes, mode, in_channels, num_classes, amp=amp)
+
+    plan = _from_rank_zero(plan_here)
     logger.info(plan.describe())
     _save(path, plan)
     return plan.preset.as_config()
+
+
+def _from_rank_zero(make: Callable[[], Plan]) -> Plan:
+    """``make()`` on rank 0, shared with every rank of a distributed run: a plan is timed, and ranks that timed
+    their own would train networks of other widths or other step counts, which averaged gradients cannot mix."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return make()
+    box = [make() if dist.get_rank() == 0 else None]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
 
 
 def _save(path: Path, plan: Plan) -> None:

@@ -6,6 +6,7 @@ import json
 import logging
 import math
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -237,3 +238,57 @@ def test_each_preset_trains_evaluates_and_infers_on_a_users_dataset(tmp_path, sc
     # inference with no --scale reads the sizes from models/plan.json
     _bundle_run("skin_lesion2d", ["inference.yaml"], tmp_path, dataset_dir=str(data / "images"))
     assert len(list((tmp_path / "eval" / "predictions").glob("*_seg.png"))) == len(list((data / "images").iterdir()))
+
+
+def _plan_on_rank(rank: int, port: int, out: str) -> None:
+    import torch.distributed as dist
+
+    from monai_genseg.bundle.plan import _from_rank_zero
+
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
+    try:
+        # each rank "times" a different step, as two processes on one machine do
+        widths = (16, 32) if rank == 0 else (32, 64)
+        shared = _from_rank_zero(lambda: widths)
+        Path(out, f"rank{rank}.json").write_text(json.dumps(shared))
+    finally:
+        dist.destroy_process_group()
+
+
+def test_a_distributed_run_trains_rank_zeros_plan_on_every_rank(tmp_path):
+    import socket
+
+    import torch.multiprocessing as mp
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mp.spawn(_plan_on_rank, args=(port, str(tmp_path)), nprocs=2)
+    assert [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)] == [[16, 32], [16, 32]]
+
+
+def test_a_plan_saved_before_the_precision_choice_reads_as_float32(tmp_path):
+    saved = json.loads(_plan(Fingerprint(8, (35.5, 49.0, 35.5), (1.0, 1.0, 1.0), 0.057), seconds=1.0).to_json())
+    del saved["precision"], saved["preset"]["cpu_bf16"]
+    plan = Plan.from_json(json.dumps(saved))
+    assert plan.precision == "float32" and plan.preset.cpu_bf16 is None
+
+
+def test_the_bundle_hands_the_plans_precision_to_the_trainer(tmp_path):
+    """The config wiring: a saved plan's ``cpu_bf16`` reaches ``GenSegTrainer(cpu_bf16=...)`` on a resumed run."""
+    from monai.bundle import ConfigParser
+
+    plan = make_plan(
+        Fingerprint(8, (35.5, 49.0, 35.5), (1.0, 1.0, 1.0), 0.057), DEMO_3D, "cpu", 15, "baseline", 1, 3, _cpu(0.5)
+    )
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "plan.json").write_text(plan.to_json())
+    config = Path(__file__).resolve().parents[2] / "bundles" / "hippocampus3d" / "configs" / "train.yaml"
+    data = demo_dataset("hippocampus3d", seed=0)  # read by the split the plan's call names, not planned from
+    for saved, expected in ((plan, True), (replace(plan, preset=replace(plan.preset, cpu_bf16=False)), False)):
+        (tmp_path / "models" / "plan.json").write_text(saved.to_json())
+        parser = ConfigParser()
+        parser.read_config(str(config))
+        parser.update({"bundle_root": str(tmp_path), "resume": True, "dataset_dir": str(data)})
+        parser.parse()
+        assert parser.get_parsed_content("train#trainer#cpu_bf16") is expected

@@ -219,17 +219,20 @@ def test_a_segmenter_with_a_module_registered_twice_is_refused_for_the_feedback(
     trainer_factory("joint", segmenter=Aliased())  # no hypergradient: no functional_call, no refusal
 
 
-@pytest.mark.parametrize("cpu_bf16", [False, True])
-def test_cpu_bf16_trains_the_segmenter_under_bfloat16_autocast_and_keeps_float32_weights(trainer_factory, cpu_bf16):
-    """What a CPU plan with ``cpu_bf16`` relies on: every stage's forward in bfloat16, weights and steps in float32."""
-    trainer = trainer_factory("end2end", amp=True, cpu_bf16=cpu_bf16, iterations=2)
+@pytest.mark.parametrize("amp, cpu_bf16", [(True, False), (True, True), (False, True)])
+def test_cpu_bf16_trains_the_segmenter_under_bfloat16_autocast_and_keeps_float32_weights(
+    trainer_factory, amp, cpu_bf16
+):
+    """What a CPU plan with ``cpu_bf16`` relies on: every stage's forward in bfloat16 (the bundles' exact
+    hypergradient included), weights and steps in float32; ``--amp false`` keeps everything in float32."""
+    trainer = trainer_factory("end2end", amp=amp, cpu_bf16=cpu_bf16, iterations=2, hypergradient="exact")
     seen = []
     for net in (trainer.network, trainer.generator):
         net.register_forward_hook(lambda module, args, out: seen.append(out.dtype))
     segmenter = [p.detach().clone() for p in trainer.network.parameters()]
     alpha, weights = _snapshot(trainer)
     trainer.run()
-    assert set(seen) == {torch.bfloat16 if cpu_bf16 else torch.float32}
+    assert set(seen) == {torch.bfloat16 if amp and cpu_bf16 else torch.float32}
     assert all(p.dtype == torch.float32 for p in trainer.network.parameters())
     new_alpha, new_weights = _snapshot(trainer)
     assert _changed(segmenter, trainer.network.parameters()) and _changed(weights, new_weights)
