@@ -89,8 +89,9 @@ MEASURED: dict[str, str] = {
         "15-minute budget, 8 labelled cases with nothing else given "
         "(`benchmarks/vs_nnunet.py`) score mean Dice **0.860**, **0.861** and **0.858** (seeds 10, 11, 12) on the 92 "
         "other cases, 15 minutes of training on 2 CPU cores with AMX, where the plan trains nnU-Net's U-Net 32-256 "
-        "wide in bfloat16 (0.852, 0.851 and 0.851 16-128 wide in float32, what a CPU without native bfloat16 "
-        "gets; 0.845, 0.847 and 0.847 with the earlier MONAI UNet); on one H200 a 1.5-minute plan scored 0.857. "
+        "wide in bfloat16 (0.852, 0.851 and 0.851 16-128 wide in float32, what a CPU as slow without native "
+        "bfloat16 would train; 0.845, 0.847 and 0.847 with the earlier MONAI UNet); on one H200 a 1.5-minute "
+        "plan scored 0.857. "
         "The 3-seed study at 1600 steps, with that UNet "
         "of the demo network: baseline 0.828, GenSeg end2end 0.808 (`docs/low_data_study.md`).",
         "hippocampus3d",
