@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -50,8 +52,22 @@ def test_the_new_run_options_are_checked_before_anything_runs(monkeypatch):
 
 @pytest.mark.parametrize(("cpus", "workers"), [(1, 2), (2, 2), (4, 2), (16, 8), (128, 8)])
 def test_data_loading_workers_follow_the_cpus_this_process_may_use(monkeypatch, cpus, workers):
-    """2 workers starve a GPU on a 16-core machine; more than 2 on a 2-core laptop compete with training."""
+    """2 workers starve a GPU on a 16-core machine; a CPU run loads in its own process, whatever the cores
+    (loader processes preempt the step's threads: half the speed on 2 cores)."""
+    import torch
+
     from monai_genseg.bundle import default_workers
 
     monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(cpus)), raising=False)
-    assert default_workers() == workers
+    assert default_workers(torch.device("cuda:1")) == default_workers("cuda") == workers
+    assert default_workers(torch.device("cpu")) == default_workers("cpu") == 0
+
+
+@pytest.mark.parametrize("config", ["train.yaml", "inference.yaml"])
+def test_a_cpu_run_loads_data_in_the_training_process(config):
+    from monai.bundle import ConfigParser
+
+    parser = ConfigParser()
+    parser.read_config(Path(__file__).resolve().parents[1] / "bundles" / "liver3d" / "configs" / config)
+    parser["device"] = "$torch.device('cpu')"
+    assert parser.get_parsed_content("num_workers" if config == "train.yaml" else "dataloader#num_workers") == 0

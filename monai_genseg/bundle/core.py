@@ -208,7 +208,7 @@ def _settings(r: Recipe) -> Config:
         "amp": True,
         "resume": False,
         "overwrite": False,
-        "num_workers": "$monai_genseg.bundle.default_workers()",
+        "num_workers": "$monai_genseg.bundle.default_workers(@device)",
         "is_demo": False,  # the Split layer sets it: the embedded demo trains with the demo preset
         "run_mode": "$monai_genseg.bundle.resolve_mode(@mode, @is_demo)",
         "presets": presets(r),

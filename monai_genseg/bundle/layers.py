@@ -223,7 +223,7 @@ class Inference:
                 "dataset": "@dataset",
                 "batch_size": 1,
                 "shuffle": False,
-                "num_workers": "$monai_genseg.bundle.default_workers()",
+                "num_workers": "$monai_genseg.bundle.default_workers(@device)",
             },
             "sliding_window": sliding_window("$@preset['patch_size']"),
             "inferer": _mirrored("@sliding_window", r),
