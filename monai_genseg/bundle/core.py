@@ -169,7 +169,7 @@ def _cache(data: str, transform: str) -> Config:
         "data": data,
         "transform": transform,
         "cache_rate": 1.0,
-        "num_workers": "@num_workers",
+        "num_workers": None,  # caching threads, before training: every CPU (the loaders follow --num_workers)
     }
 
 

@@ -1,8 +1,10 @@
 """What each bundle scored on real data, for its ``docs/README.md``.
 
-Every figure here comes from a test in ``tests/bundles/test_real_data.py`` (it prints the summary; run it
+Every short-run figure here comes from a test in ``tests/bundles/test_real_data.py`` (it prints the summary; run it
 with ``python -m pytest -q -s tests/bundles/test_real_data.py -k NAME``) on the sets in ``../shared/data``,
-on a 2-core CPU (2026-11-28, torch 2.13.0 CPU, seed 0, one run, nnU-Net's U-Net as the segmenter). Update
+on a 2-core CPU (2026-11-28, torch 2.13.0 CPU, seed 0, one run, nnU-Net's U-Net as the segmenter); the
+15-minute defaults' figures come from ``benchmarks/vs_nnunet.md``'s runs (rows in
+``docs/study/planned_default_runs.csv``). Update
 the text when a rerun changes a figure. These are development sets and short runs: they show that a bundle
 learns from real images, not what it reaches at a converged budget (``docs/low_data_study.md`` has those comparisons).
 """
@@ -70,7 +72,8 @@ MEASURED: dict[str, str] = {
         "the plain baseline `--mode baseline --presets#demo#epoch_length 112` (448 steps at 4x4x5 mm, 48x48x32 "
         "patches), scored on the validation volume with `--eval_dataset_dir` and `--eval_checkpoint final`",
         "Liver Dice **0.677** on patient 7 (0.708 after 600 steps; no tumour label there, so no tumour Dice; the "
-        "model marks no tumour voxels in it either); 162 s for training, evaluation and inference on both volumes. "
+        "model marks no tumour voxels in it either); 162 s for training, evaluation and inference on both volumes "
+        "(192 s at 600 steps in the same hour). "
         "Inference "
         "(`inference.yaml`, `demo` preset) took 9-12 s per 512x512 volume with a peak resident memory of 2.7 GB "
         "(measured with the earlier MONAI UNet), and writes predictions in each input's geometry "
@@ -89,12 +92,13 @@ MEASURED: dict[str, str] = {
         "float32). The test asserts "
         "a Dice above 0.7 per class and that the plan covers the whole median image (40x56x40). At the default "
         "15-minute budget, 8 labelled cases with nothing else given "
-        "(`benchmarks/vs_nnunet.py`) score mean Dice **0.860**, **0.861** and **0.858** (seeds 10, 11, 12) on the 92 "
-        "other cases, 15 minutes of training on 2 CPU cores with AMX, where the plan trains nnU-Net's U-Net 32-256 "
+        "(`benchmarks/vs_nnunet.py`) scored mean Dice **0.860**, **0.861** and **0.858** (seeds 10, 11, 12) on the 92 "
+        "other cases, 15 minutes of training on 2 CPU cores with AMX and 2 loader processes, where the plan trains "
+        "nnU-Net's U-Net 32-256 "
         "wide in bfloat16 (0.852, 0.851 and 0.851 16-128 wide in float32, what a CPU as slow without native "
         "bfloat16 would train; 0.845, 0.847 and 0.847 with the earlier MONAI UNet); on one H200 a 1.5-minute "
-        "plan scored 0.857; with the data loaded in the training process (no loader processes on a CPU), "
-        "0.859 and 0.858 (seeds 10, 11) in 16-27% more steps: the recipe levels off at about 0.86 here. "
+        "plan scored 0.857. The current default loads the data in the training process on a CPU: **0.859** and "
+        "**0.858** (seeds 10, 11) in 16-27% more steps; the recipe levels off at about 0.86 here. "
         "The 3-seed study at 1600 steps, with that UNet "
         "of the demo network: baseline 0.828, GenSeg end2end 0.808 (`docs/low_data_study.md`).",
         "hippocampus3d",
@@ -109,10 +113,11 @@ MEASURED: dict[str, str] = {
         "skin_lesion2d",
         "the demo budget is far from converged. The default on real data (`--dataset_dir` with 40 ISIC images "
         "and nothing else: a plan at 256x192, widths 16-512, 850-1000 steps in bfloat16 in 15 minutes on 2 CPU "
-        "cores with AMX, the plain segmenter on all 40) scores mean Dice **0.794** and **0.785** (seeds 0 and 1; "
+        "cores with AMX and 2 loader processes, the plain segmenter on all 40) scored mean Dice **0.794** and "
+        "**0.785** (seeds 0 and 1; "
         "HD95 27.2 and 28.3 px) on the 150 validation images; 0.781 and 0.791 in float32 (about 600 steps), 0.787 "
-        "and 0.778 with the earlier MONAI UNet in 1100-1240 steps (`docs/study/planned_default_runs.csv`); 0.787 "
-        "(seed 0) in 1624 steps once a CPU run loads its data in the training process; the "
+        "and 0.778 with the earlier MONAI UNet in 1100-1240 steps (`docs/study/planned_default_runs.csv`); the current "
+        "default, loading in the training process, trains 1624 steps and scores **0.787** (seed 0); the "
         "recipe issue aimed at 0.80. PH2 (out of domain) not measured.",
     ),
     "foot_ulcer2d": _entry(
@@ -121,7 +126,7 @@ MEASURED: dict[str, str] = {
         f"the plain baseline {BASELINE}, 96x96 (`--presets#demo#patch_size [96,96]`: ulcers are small)",
         "Mean Dice **0.425** (sd 0.294) on the 745 held-out images with an ulcer (0.464 at 128x128, 0.526 at "
         "128x128 after 600 steps); the 17 without one are reported apart (`empty_reference_ulcer` in "
-        "`metrics.json`): 5 of them predicted empty; 96 s.",
+        "`metrics.json`): 5 of them predicted empty; 96 s (133 s at 128x128 in the same hour).",
         "foot_ulcer2d",
         "small wounds vanish at 64x64 (the `demo` preset); no out-of-domain set measured.",
     ),

@@ -58,8 +58,8 @@ FEW_STEPS = 1000  # fewer than this rarely converge (the hippocampus baseline st
 CPU_BF16_GAIN = 0.8
 OVERHEAD = 0.9  # share of the budget left for steps, after caching, planning and validating
 # a training step with its loading, augmentation and validation against the bare network step that is measured
-# (hippocampus on 2 CPU cores: 0.475 s against 0.359 s); the run itself then fits its epochs to the budget
-# (handlers.TimeBudget), so this only has to be close
+# (2 CPU cores, data loaded in the training process: 1.0-1.3x; it was 1.5-1.9x with 2 loader processes); the
+# run itself then fits its epochs to the budget (handlers.TimeBudget), so this only has to be close
 PIPELINE_COST = 1.3
 # a GenSeg step (end2end: generator every 2nd step, architecture every 4th) against a plain segmenter
 # step: 3.4x on a CPU (benchmarks/step_cost.py, docs/method.md); the generator modes get fewer steps

@@ -102,6 +102,7 @@ def test_autorunner_analyses_generates_trains_two_folds_and_ensembles(tmp_path, 
         algo_dir = work / f"genseg_{fold}"
         cfg = yaml.safe_load((algo_dir / "configs" / "hyper_parameters.yaml").read_text())
         assert cfg["fold"] == fold and cfg["num_classes"] == 3
+        assert cfg["num_workers"] == "$monai_genseg.bundle.default_workers(@device)"  # none on a CPU
         window = cfg["load_transforms"][3]
         assert window["a_min"] == pytest.approx(stats["image_foreground_stats"]["intensity"]["percentile_00_5"])
         # the fold's cases drive validation and the architecture step; the others train
