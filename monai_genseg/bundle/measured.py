@@ -98,7 +98,9 @@ MEASURED: dict[str, str] = {
         "wide in bfloat16 (0.852, 0.851 and 0.851 16-128 wide in float32, what a CPU as slow without native "
         "bfloat16 would train; 0.845, 0.847 and 0.847 with the earlier MONAI UNet); on one H200 a 1.5-minute "
         "plan scored 0.857. The current default loads the data in the training process on a CPU: **0.859** and "
-        "**0.858** (seeds 10, 11) in 16-27% more steps; the recipe levels off at about 0.86 here. "
+        "**0.858** (seeds 10, 11) in 16-27% more steps; the recipe levels off at about 0.86 here. On a 2-core "
+        "AMD EPYC with native bfloat16 but no AMX the plan trains 16-128 wide and scores **0.858** and **0.858** "
+        "(seeds 10, 11). "
         "The 3-seed study at 1600 steps, with that UNet "
         "of the demo network: baseline 0.828, GenSeg end2end 0.808 (`docs/low_data_study.md`).",
         "hippocampus3d",
