@@ -8,6 +8,8 @@
 #   git worktree add /tmp/before <commit>
 #   bash benchmarks/paired_versions.sh /tmp/before . LABELLED UNSEEN 4 "0 1 2" study/paired
 #   BUNDLE=skin_lesion2d bash benchmarks/paired_versions.sh /tmp/before . ISIC40 ISIC_VAL 15 "1" study/paired_isic
+# (ISIC40: the labelled/ folder of `python benchmarks/vs_nnunet.py --dataset_dir ../shared/data/isic2017/train
+# --num_labeled 40 --seed 0 --split_only --output ISIC40SPLIT`; ISIC_VAL: ../shared/data/isic2017/val)
 set -euo pipefail
 BEFORE=$(realpath "$1"); AFTER=$(realpath "$2"); LABELLED=$(realpath "$3"); UNSEEN=$(realpath "$4")
 BUDGET=$5; SEEDS=$6; OUT=$(realpath -m "$7"); BUNDLE=${BUNDLE:-hippocampus3d}

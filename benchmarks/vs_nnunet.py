@@ -3,8 +3,9 @@
     python benchmarks/vs_nnunet.py --dataset_dir ../shared/data/hippocampus --num_labeled 8 --seed 0 \
         --output study/vs_nnunet --nnunet_bin /opt/nnunet/bin --nnunet_trainer nnUNetTrainer_10epochs
 
-Picks ``num_labeled`` cases of an MSD-layout folder with ``seed`` and writes them (symlinks) to
-``OUTPUT/labelled``; every other case goes to ``OUTPUT/unseen``. Then:
+Picks ``num_labeled`` cases of a dataset folder (any layout ``--dataset_dir`` takes) with ``seed`` and writes
+them (symlinks) to ``OUTPUT/labelled``; every other case goes to ``OUTPUT/unseen``. ``--split_only`` stops there
+(the ISIC 40 of ``vs_nnunet.md``: ``--dataset_dir ../shared/data/isic2017/train --num_labeled 40 --seed 0``). Then:
 
 1. **monai-genseg**: ``train.yaml`` with only ``--dataset_dir OUTPUT/labelled`` (the plan, its time
    budget, ``--mode auto``), then ``evaluate.yaml --eval_dataset_dir OUTPUT/unseen``.
@@ -202,6 +203,9 @@ def main() -> None:
     parser.add_argument("--nnunet_bin", help="the bin/ folder of an environment with nnunetv2 installed")
     parser.add_argument("--nnunet_trainer", default="nnUNetTrainer_10epochs")
     parser.add_argument("--skip_genseg", action="store_true")
+    parser.add_argument(
+        "--split_only", action="store_true", help="write OUTPUT/labelled and OUTPUT/unseen from --dataset_dir and stop"
+    )
     parser.add_argument("--scale", default="auto", help="monai-genseg's preset: auto (the plan), demo or gpu")
     parser.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE", help="a bundle option, e.g. presets#gpu#max_epochs=8"
@@ -219,6 +223,9 @@ def main() -> None:
         labelled, unseen = split_folder(Path(args.dataset_dir), out, args.num_labeled, args.seed)
     else:
         parser.error("give --dataset_dir, or --labelled_dir and --unseen_dir")
+    if args.split_only:
+        print(f"labelled: {labelled}\nunseen: {unseen}")
+        return
     results: dict = {"command": " ".join(sys.argv), "seed": args.seed, "machine": machine()}
     names = list(get_recipe(args.bundle).class_names)
     if not args.skip_genseg:
