@@ -4,8 +4,9 @@
         --output study/vs_nnunet --nnunet_bin /opt/nnunet/bin --nnunet_trainer nnUNetTrainer_10epochs
 
 Picks ``num_labeled`` cases of a dataset folder (any layout ``--dataset_dir`` takes) with ``seed`` and writes
-them (symlinks) to ``OUTPUT/labelled``; every other case goes to ``OUTPUT/unseen``. ``--split_only`` stops there
-(the ISIC 40 of ``vs_nnunet.md``: ``--dataset_dir ../shared/data/isic2017/train --num_labeled 40 --seed 0``). Then:
+them (symlinks) to ``OUTPUT/labelled``; every other case goes to ``OUTPUT/unseen``. ``--split_only`` stops
+there: that is how the ISIC 40 of ``vs_nnunet.md`` is made (``--dataset_dir ../shared/data/isic2017/train
+--num_labeled 40 --seed 0``). Then:
 
 1. **monai-genseg**: ``train.yaml`` with only ``--dataset_dir OUTPUT/labelled`` (the plan, its time
    budget, ``--mode auto``), then ``evaluate.yaml --eval_dataset_dir OUTPUT/unseen``.
@@ -37,26 +38,30 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def split_folder(dataset_dir: Path, out: Path, num_labeled: int, seed: int) -> tuple[Path, Path]:
-    """``out/labelled`` and ``out/unseen``: MSD folders of symlinks, split with ``seed``."""
+    """``out/labelled`` and ``out/unseen``: MSD folders of symlinks, split with ``seed``. A folder that already
+    holds another split is refused before anything is written, not mixed with this one."""
     from monai_genseg.data import load_datalist
     from monai_genseg.data.datalist import seeded_order
 
     cases = load_datalist(str(dataset_dir))
     order = seeded_order(len(cases), seed)
     parts = {"labelled": [cases[i] for i in order[:num_labeled]], "unseen": [cases[i] for i in order[num_labeled:]]}
+    subs = (("image", "imagesTr"), ("label", "labelsTr"))
+    listed = {
+        name: [{k: f"./{sub}/{Path(c[k]).name}" for k, sub in subs} for c in chosen] for name, chosen in parts.items()
+    }
+    for name, entries in listed.items():
+        written = out / name / "dataset.json"
+        if written.exists() and json.loads(written.read_text()).get("training") != entries:
+            raise SystemExit(f"{out / name} holds another split (seed or cases differ): give an empty --output")
     for name, chosen in parts.items():
-        listed = []
-        for sub in ("imagesTr", "labelsTr"):
-            (out / name / sub).mkdir(parents=True, exist_ok=True)
         for case in chosen:
-            entry = {}
-            for key, sub in (("image", "imagesTr"), ("label", "labelsTr")):
+            for key, sub in subs:
                 target = out / name / sub / Path(case[key]).name
+                target.parent.mkdir(parents=True, exist_ok=True)
                 if not target.exists():
                     target.symlink_to(os.path.abspath(case[key]))
-                entry[key] = f"./{sub}/{target.name}"
-            listed.append(entry)
-        (out / name / "dataset.json").write_text(json.dumps({"training": listed}, indent=1))
+        (out / name / "dataset.json").write_text(json.dumps({"training": listed[name]}, indent=1))
     return out / "labelled", out / "unseen"
 
 
@@ -193,7 +198,10 @@ def machine() -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset_dir", help="an MSD folder to split; or give --labelled_dir and --unseen_dir")
+    parser.add_argument(
+        "--dataset_dir",
+        help="a folder to split (MSD, or images/ + masks/); or give --labelled_dir and --unseen_dir",
+    )
     parser.add_argument("--labelled_dir", help="an MSD folder of the labelled cases (a split made already)")
     parser.add_argument("--unseen_dir", help="an MSD folder of the cases to score")
     parser.add_argument("--bundle", default="hippocampus3d")
@@ -204,7 +212,9 @@ def main() -> None:
     parser.add_argument("--nnunet_trainer", default="nnUNetTrainer_10epochs")
     parser.add_argument("--skip_genseg", action="store_true")
     parser.add_argument(
-        "--split_only", action="store_true", help="write OUTPUT/labelled and OUTPUT/unseen from --dataset_dir and stop"
+        "--split_only",
+        action="store_true",
+        help="write the split of --dataset_dir to OUTPUT/labelled and OUTPUT/unseen and stop",
     )
     parser.add_argument("--scale", default="auto", help="monai-genseg's preset: auto (the plan), demo or gpu")
     parser.add_argument(
@@ -217,6 +227,8 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     print(f"command: {' '.join(sys.argv)}")
     print(f"machine: {machine()}; seed {args.seed}")
+    if args.split_only and not args.dataset_dir:
+        parser.error("--split_only splits --dataset_dir; give it")
     if args.labelled_dir and args.unseen_dir:
         labelled, unseen = Path(args.labelled_dir).resolve(), Path(args.unseen_dir).resolve()
     elif args.dataset_dir:

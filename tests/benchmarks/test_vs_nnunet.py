@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
+
 PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "vs_nnunet.py"
 spec = importlib.util.spec_from_file_location("vs_nnunet", PATH)
 vs_nnunet = importlib.util.module_from_spec(spec)
@@ -44,6 +46,22 @@ def test_split_only_writes_a_seeded_disjoint_split_of_every_case_and_trains_noth
     assert [len(load_datalist(tmp_path / "a" / part)) for part in ("labelled", "unseen")] == [4, 6]  # folders load
     assert not (tmp_path / "a" / "results.json").exists() and "unseen:" in capsys.readouterr().out
 
+    linked = tmp_path / "a" / "labelled" / "imagesTr" / labelled[0]
+    assert linked.is_symlink() and linked.resolve() == (source / "images" / labelled[0]).resolve()
+
     monkeypatch.setattr(sys, "argv", argv + ["--seed", "1", "--output", str(tmp_path / "c")])
     vs_nnunet.main()
     assert _names(tmp_path / "c" / "labelled") != labelled
+
+
+def test_another_split_into_a_used_output_is_refused_and_leaves_it_as_it_was(tmp_path, monkeypatch):
+    source = _photo_folder(tmp_path / "set", 10)
+    argv = ["vs_nnunet.py", "--dataset_dir", str(source), "--num_labeled", "4", "--split_only", "--output"]
+    monkeypatch.setattr(sys, "argv", argv + [str(tmp_path / "out"), "--seed", "0"])
+    vs_nnunet.main()
+    before = sorted(p.name for p in (tmp_path / "out" / "labelled" / "imagesTr").iterdir())
+    monkeypatch.setattr(sys, "argv", argv + [str(tmp_path / "out"), "--seed", "1"])
+    with pytest.raises(SystemExit, match="holds another split"):
+        vs_nnunet.main()
+    assert sorted(p.name for p in (tmp_path / "out" / "labelled" / "imagesTr").iterdir()) == before
+    assert _names(tmp_path / "out" / "labelled") == before
