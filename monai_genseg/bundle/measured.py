@@ -72,7 +72,8 @@ MEASURED: dict[str, str] = {
         "the plain baseline `--mode baseline --presets#demo#epoch_length 112 --presets#demo#max_epochs 3` (336 steps "
         "at 4x4x5 mm, 48x48x32 patches), scored on the validation volume with `--eval_dataset_dir` and "
         "`--eval_checkpoint final`",
-        "Liver Dice **0.645** on patient 7 (0.677 after 448 steps, 0.708 after 600; no tumour label there, so no "
+        "Liver Dice **0.645** on patient 7 (0.677 after 448 steps and 0.708 after 600 on an earlier machine; no "
+        "tumour label there, so no "
         "tumour Dice; the model marks no tumour voxels in it either); 118 s for training, evaluation and inference "
         "on both volumes on a 2-core AMD EPYC (153 s at 448 steps in the same hour). "
         "Inference "
@@ -101,9 +102,9 @@ MEASURED: dict[str, str] = {
         "plan scored 0.857. The current default loads the data in the training process on a CPU: **0.859** and "
         "**0.858** (seeds 10, 11) in 16-27% more steps; the recipe levels off at about 0.86 here. On a 2-core "
         "AMD EPYC with native bfloat16 but no AMX the plan trains 16-128 wide and scores **0.858** and **0.858** "
-        "(seeds 10, 11); given 40 labelled cases instead of 8 it scores **0.880** on 60 other cases where the "
-        "8-case runs score 0.858 and 0.857, so the plateau is the number of labelled cases; in the same 15 minutes "
-        "`--mode end2end` and `--mode joint` score 0.832 and 0.832 (seed 10). "
+        "(seeds 10, 11). Given 40 labelled cases instead of 8 (seed 10, one run) it scores **0.880** on 60 other "
+        "cases, on which the 8-case runs score 0.858 and 0.857. In the same 15 minutes `--mode end2end` and "
+        "`--mode joint` score 0.832 and 0.832 (seed 10). "
         "The 3-seed study at 1600 steps, with that UNet "
         "of the demo network: baseline 0.828, GenSeg end2end 0.808 (`docs/low_data_study.md`).",
         "hippocampus3d",
