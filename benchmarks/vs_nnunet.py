@@ -55,10 +55,11 @@ def split_folder(dataset_dir: Path, out: Path, num_labeled: int, seed: int) -> t
         if written.exists() and json.loads(written.read_text()).get("training") != entries:
             raise SystemExit(f"{out / name} holds another split (seed or cases differ): give an empty --output")
     for name, chosen in parts.items():
+        for _, sub in subs:
+            (out / name / sub).mkdir(parents=True, exist_ok=True)
         for case in chosen:
             for key, sub in subs:
                 target = out / name / sub / Path(case[key]).name
-                target.parent.mkdir(parents=True, exist_ok=True)
                 if not target.exists():
                     target.symlink_to(os.path.abspath(case[key]))
         (out / name / "dataset.json").write_text(json.dumps({"training": listed[name]}, indent=1))
@@ -223,12 +224,12 @@ def main() -> None:
     args = parser.parse_args()
     from monai_genseg.bundle import get_recipe
 
+    if args.split_only and not args.dataset_dir:
+        parser.error("--split_only splits --dataset_dir; give it")
     out = Path(args.output).resolve()
     out.mkdir(parents=True, exist_ok=True)
     print(f"command: {' '.join(sys.argv)}")
     print(f"machine: {machine()}; seed {args.seed}")
-    if args.split_only and not args.dataset_dir:
-        parser.error("--split_only splits --dataset_dir; give it")
     if args.labelled_dir and args.unseen_dir:
         labelled, unseen = Path(args.labelled_dir).resolve(), Path(args.unseen_dir).resolve()
     elif args.dataset_dir:
