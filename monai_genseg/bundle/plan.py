@@ -158,6 +158,23 @@ def preset_from_config(values: Mapping[str, Any], source: str = "preset") -> Pre
     return Preset(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
 
 
+def check_patch(preset: Mapping[str, Any], mode: str, source: str = "preset") -> None:
+    """Refuse, before training, a patch the networks cannot halve as often as they do: the segmenter
+    ``len(segmenter_channels) - 1`` times, and in the modes that make synthetic pairs the generator
+    ``len(generator_channels)`` times. Plans are sized to fit; an edited named preset may not be."""
+    from monai_genseg.engines import MODES
+
+    patch = [int(p) for p in preset["patch_size"]]
+    keys = ["segmenter_channels"] + (["generator_channels"] if MODES[mode].synthetic else [])
+    for key in keys:
+        factor = 2 ** (len(preset[key]) - (key == "segmenter_channels"))
+        if any(p % factor for p in patch):
+            raise ValueError(
+                f"{source}#patch_size {patch}: each side must be divisible by {factor} for {source}#{key} "
+                f"{list(preset[key])} (mode {mode}); pick a patch that is, or fewer {key.split('_')[0]} levels"
+            )
+
+
 def _downsamplings(patch: Sequence[int], spatial_dims: int) -> int:
     """Stride-2 levels until the smallest side reaches 4 voxels (nnU-Net's bottleneck), at least 2."""
     return max(2, min(MAX_DOWNSAMPLINGS[spatial_dims], int(math.log2(max(1.0, min(patch) / 4)))))
@@ -380,6 +397,7 @@ def preset_for_run(
             )
         chosen = dict(presets[scale])
         if replan:
+            check_patch(chosen, mode, f"presets#{scale}")
             reason = (f"preset {scale}",)
             _save(path, Plan(preset_from_config(chosen), None, str(device), 0.0, 0.0, mode, reason, named))
         return chosen

@@ -26,7 +26,8 @@ def _middle(x: torch.Tensor) -> np.ndarray:
 
 class SyntheticGallery:
     """Every ``interval`` iterations, write ``gallery_iterNNNNNN.png``: one row per batch item (up to
-    ``max_rows``) with the real mask, the generator's image of that mask, and the real image.
+    ``max_rows``) with the real mask, the generator's image of that mask, and the real image. Nothing is
+    written in baseline mode, where the generator is neither trained nor used: its pictures would be noise.
 
     Args:
         generator: the :class:`MaskToImageGenerator` being trained.
@@ -47,6 +48,9 @@ class SyntheticGallery:
         self.logger = logging.getLogger("SyntheticGallery")
 
     def attach(self, engine: Engine) -> None:
+        facts = getattr(engine, "facts", None)  # a GenSegTrainer's mode
+        if facts is not None and not facts.synthetic:
+            return
         engine.add_event_handler(Events.ITERATION_COMPLETED(every=self.interval), self)
 
     def __call__(self, engine: Engine) -> None:

@@ -159,6 +159,23 @@ def test_the_demo_data_gets_the_demo_preset_and_the_demo_preset_on_real_data_war
     assert "--scale demo trains a smoke-test budget" in caplog.text
 
 
+def test_an_edited_preset_whose_patch_the_networks_cannot_halve_is_refused_before_training(tmp_path):
+    presets = {k: v.as_config() for k, v in get_recipe("hippocampus3d").presets.items()}
+    # the gpu preset edited as for a 40x56x40 image: a 4-level segmenter halves it 3 times, the generator's 4 do not
+    presets["gpu"].update(patch_size=[40, 56, 40], segmenter_channels=[16, 32, 64, 128])
+    assert preset_for_run("gpu", presets, str(tmp_path / "plain"), mode="baseline", replan=True)["patch_size"] == [
+        40,
+        56,
+        40,
+    ]
+    with pytest.raises(ValueError, match=r"presets#gpu#patch_size \[40, 56, 40\].*divisible by 16.*generator_channels"):
+        preset_for_run("gpu", presets, str(tmp_path / "genseg"), mode="end2end", replan=True)
+    presets["gpu"]["segmenter_channels"] = [32, 64, 128, 256, 320]  # 5 levels halve 4 times: 40 is not a multiple of 16
+    with pytest.raises(ValueError, match=r"divisible by 16 for presets#gpu#segmenter_channels"):
+        preset_for_run("gpu", presets, str(tmp_path / "plain"), mode="baseline", replan=True)
+    assert not (tmp_path / "genseg" / "plan.json").exists()  # refused before anything is written
+
+
 def test_training_stops_early_on_a_validation_plateau_and_model_pt_holds_the_final_weights(tmp_path):
     import torch
 

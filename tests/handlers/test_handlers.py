@@ -27,6 +27,13 @@ def test_gallery_pairs_and_genotype_history(trainer_factory, tmp_path):
     assert genotype.history[-1][1] == trainer.generator.genotype()
 
 
+def test_baseline_training_draws_no_gallery_of_the_generator_it_never_trains(trainer_factory, tmp_path):
+    trainer = trainer_factory("baseline", iterations=2)
+    SyntheticGallery(trainer.generator, num_classes=2, output_dir=tmp_path / "gallery", interval=1).attach(trainer)
+    trainer.run()
+    assert trainer.state.iteration == 2 and not (tmp_path / "gallery").exists()
+
+
 def test_best_metric_survives_a_resume_so_model_pt_is_not_replaced_by_a_worse_model(tmp_path):
     import torch
     from monai.engines import SupervisedEvaluator
