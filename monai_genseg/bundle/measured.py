@@ -126,8 +126,8 @@ MEASURED: dict[str, str] = {
         "default, loading in the training process, trains 1624 steps and scores **0.787** (seed 0); the "
         "recipe issue aimed at 0.80. Those 40 images were not recorded; on a pinned split (`benchmarks/vs_nnunet.py "
         "--split_only`, seed 0) the default on a 2-core AMD EPYC scores **0.774** and **0.776** (seeds 0 and 1, "
-        "1300-1326 steps), and **0.835** and **0.836** on the 1960 other training images; an affine at any angle "
-        "gained 0.007 and 0.002 there, not adopted (`benchmarks/vs_nnunet.md`). "
+        "1300-1326 steps), and **0.835** and **0.836** on the 1960 other training images; a stronger affine "
+        "(any angle, p 0.6, scaling up to 25%) gained 0.007 and 0.002 there, not adopted (`benchmarks/vs_nnunet.md`). "
         "PH2 (out of domain) not measured.",
     ),
     "foot_ulcer2d": _entry(

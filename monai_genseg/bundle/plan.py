@@ -166,13 +166,16 @@ def check_patch(preset: Mapping[str, Any], mode: str, source: str = "preset") ->
 
     patch = [int(p) for p in preset["patch_size"]]
     keys = ["segmenter_channels"] + (["generator_channels"] if MODES[mode].synthetic else [])
-    for key in keys:
-        factor = 2 ** (len(preset[key]) - (key == "segmenter_channels"))
-        if any(p % factor for p in patch):
-            raise ValueError(
-                f"{source}#patch_size {patch}: each side must be divisible by {factor} for {source}#{key} "
-                f"{list(preset[key])} (mode {mode}); pick a patch that is, or fewer {key.split('_')[0]} levels"
-            )
+    need = {key: 2 ** (len(preset[key]) - (key == "segmenter_channels")) for key in keys}
+    factor = max(need.values())  # the one multiple that suits every network, so the suggestion fits them all
+    failing = [key for key in keys if any(p % need[key] for p in patch)]
+    if failing:
+        key = max(failing, key=need.get)
+        fits = [factor * math.ceil(p / factor) for p in patch]
+        raise ValueError(
+            f"{source}#patch_size {patch}: each side must be divisible by {factor} for {source}#{key} "
+            f"{list(preset[key])} (mode {mode}), e.g. {fits}; or give that network fewer levels"
+        )
 
 
 def _downsamplings(patch: Sequence[int], spatial_dims: int) -> int:
@@ -415,6 +418,7 @@ def preset_for_run(
     if is_demo:
         logger.info("--scale auto on the embedded demo data: the demo preset")
         chosen = dict(presets["demo"])
+        check_patch(chosen, mode, "presets#demo")
         reason = ("the embedded demo",)
         _save(path, Plan(preset_from_config(chosen), None, str(device), 0.0, 0.0, mode, reason, named))
         return chosen

@@ -163,17 +163,20 @@ def test_an_edited_preset_whose_patch_the_networks_cannot_halve_is_refused_befor
     presets = {k: v.as_config() for k, v in get_recipe("hippocampus3d").presets.items()}
     # the gpu preset edited as for a 40x56x40 image: a 4-level segmenter halves it 3 times, the generator's 4 do not
     presets["gpu"].update(patch_size=[40, 56, 40], segmenter_channels=[16, 32, 64, 128])
-    assert preset_for_run("gpu", presets, str(tmp_path / "plain"), mode="baseline", replan=True)["patch_size"] == [
-        40,
-        56,
-        40,
-    ]
+    plain = preset_for_run("gpu", presets, str(tmp_path / "plain"), mode="baseline", replan=True)
+    assert plain["patch_size"] == [40, 56, 40]
     with pytest.raises(ValueError, match=r"presets#gpu#patch_size \[40, 56, 40\].*divisible by 16.*generator_channels"):
         preset_for_run("gpu", presets, str(tmp_path / "genseg"), mode="end2end", replan=True)
     presets["gpu"]["segmenter_channels"] = [32, 64, 128, 256, 320]  # 5 levels halve 4 times: 40 is not a multiple of 16
-    with pytest.raises(ValueError, match=r"divisible by 16 for presets#gpu#segmenter_channels"):
-        preset_for_run("gpu", presets, str(tmp_path / "plain"), mode="baseline", replan=True)
-    assert not (tmp_path / "genseg" / "plan.json").exists()  # refused before anything is written
+    with pytest.raises(ValueError, match=r"divisible by 16 for presets#gpu#segmenter_channels.*e\.g\. \[48, 64, 48\]"):
+        preset_for_run("gpu", presets, str(tmp_path / "deep"), mode="baseline", replan=True)
+    # the embedded demo trains GenSeg with the demo preset: an edited demo patch is checked too
+    presets["demo"]["patch_size"] = [36, 36, 36]
+    with pytest.raises(ValueError, match=r"presets#demo#patch_size \[36, 36, 36\]"):
+        preset_for_run("auto", presets, str(tmp_path / "demo"), is_demo=True, mode="end2end", replan=True)
+    assert not any(
+        (tmp_path / d / "plan.json").exists() for d in ("genseg", "deep", "demo")
+    )  # refused, nothing written
 
 
 def test_training_stops_early_on_a_validation_plateau_and_model_pt_holds_the_final_weights(tmp_path):
