@@ -167,14 +167,12 @@ def check_patch(preset: Mapping[str, Any], mode: str, source: str = "preset") ->
     patch = [int(p) for p in preset["patch_size"]]
     keys = ["segmenter_channels"] + (["generator_channels"] if MODES[mode].synthetic else [])
     need = {key: 2 ** (len(preset[key]) - (key == "segmenter_channels")) for key in keys}
-    factor = max(need.values())  # the one multiple that suits every network, so the suggestion fits them all
-    failing = [key for key in keys if any(p % need[key] for p in patch)]
-    if failing:
-        key = max(failing, key=need.get)
-        fits = [factor * math.ceil(p / factor) for p in patch]
+    key = max(keys, key=need.get)  # powers of two: the deepest network's multiple suits them all
+    if any(p % need[key] for p in patch):
         raise ValueError(
-            f"{source}#patch_size {patch}: each side must be divisible by {factor} for {source}#{key} "
-            f"{list(preset[key])} (mode {mode}), e.g. {fits}; or give that network fewer levels"
+            f"{source}#patch_size {patch}: each side must be divisible by {need[key]} for {source}#{key} "
+            f"{list(preset[key])} (mode {mode}), e.g. {list(_round_up(patch, need[key]))}; or give that network "
+            "fewer levels"
         )
 
 
