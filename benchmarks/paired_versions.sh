@@ -32,7 +32,8 @@ import json, re, sys
 root, arm, seed, seconds = sys.argv[1:]
 p = json.load(open(f"{root}/models/plan.json"))["preset"]
 s = json.load(open(f"{root}/eval/metrics.json"))["summary"]
-ran = re.findall(r"iteration (\d+) genotype", open(f"{root}/train.log").read())  # GenotypeLogger's last line
+log = open(f"{root}/train.log").read()  # versions before the trainer logged its steps: GenotypeLogger's last line
+ran = re.findall(r"(\d+) segmenter steps trained", log) or re.findall(r"iteration (\d+) genotype", log)
 print(arm, seed, seconds, p["epoch_length"] * p["max_epochs"], round(s["val_mean_dice_mean"]["mean"], 4),
       round(s["hd95_mean"]["mean"], 3), ran[-1] if ran else "?")
 PY

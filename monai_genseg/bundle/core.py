@@ -16,7 +16,6 @@ IMPORTS = [
     "$import os",
     "$import numpy",
     "$import torch",
-    "$import torch.utils.tensorboard",
     "$import monai",
     "$import monai_genseg",
     "$import monai_genseg.bundle",
@@ -358,7 +357,7 @@ def _train(r: Recipe) -> Config:
                 "_target_": "monai_genseg.handlers.GenotypeLogger",
                 "generator": "@generator_net",
                 **every_50,
-                "summary_writer": "$torch.utils.tensorboard.SummaryWriter(@output_dir + '/genotype')",
+                "log_dir": "$@output_dir + '/genotype'",
             },
             {
                 "_target_": "monai_genseg.handlers.SyntheticGallery",

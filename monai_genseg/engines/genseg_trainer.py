@@ -277,6 +277,8 @@ class GenSegTrainer(Trainer):
         if facts.synthetic and mask_augment is None:
             raise ValueError(f"mode '{mode}' needs a mask_augment transform to make new masks.")
         extra = {} if metric_cmp_fn is None else {"metric_cmp_fn": metric_cmp_fn}
+        # set before the train handlers attach (in super().__init__), which may read the mode's facts
+        self.mode, self.facts = mode, facts  # the methods read the facts; the mode's name is for the log
         super().__init__(
             device=device,
             max_epochs=max_epochs,
@@ -304,7 +306,6 @@ class GenSegTrainer(Trainer):
                 f"mode {mode}: the segmenter registers some modules twice; torch.func.functional_call, which the "
                 "feedback's hypergradient uses, does not restore such a network's weights (keep one registration)"
             )
-        self.mode, self.facts = mode, facts  # the methods read the facts; the mode's name is for the log
         self.generation, self.feedback = generation, feedback
         self.num_classes, self.mask_augment = num_classes, mask_augment
         # Stage I: the generator weights against the discriminator
@@ -327,6 +328,7 @@ class GenSegTrainer(Trainer):
         self.state.nonfinite_skips = {}
         self._nonfinite_streak = 0
         self._skipped_this_iteration = False
+        self.add_event_handler(Events.COMPLETED, self._log_steps_trained)
         if distributed:
             self.add_event_handler(Events.COMPLETED, self.check_replicas)
 
@@ -366,6 +368,13 @@ class GenSegTrainer(Trainer):
         stage_one = self.facts.trains_generator and iteration % self.generation.generator_update_interval == 0
         stage_three = self.facts.feedback and iteration % self.feedback.arch_update_interval == 0 and lambda_syn > 0
         return stage_one, stage_three
+
+    def _log_steps_trained(self, engine: GenSegTrainer) -> None:
+        # a time budget or early stopping may end a run before its planned steps: say how many it trained
+        s = engine.state
+        self.logger.info(
+            f"mode {self.mode}: {s.iteration} segmenter steps trained ({s.epoch} epochs of {s.epoch_length})."
+        )
 
     def _log_batch_makeup(self, image: torch.Tensor, masks: torch.Tensor | None) -> None:
         per_step = f"{image.shape[0]} real" + (f" + {masks.shape[0]} synthetic" if masks is not None else "")

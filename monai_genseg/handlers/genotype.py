@@ -12,23 +12,42 @@ class GenotypeLogger:
     """Every ``interval`` iterations, log the genotype and the softmax weights of each searchable block.
 
     The genotype history (iteration, genotype) is kept in ``self.history``, and each block's weights go
-    to TensorBoard when a ``summary_writer`` is given.
+    to TensorBoard when a ``summary_writer`` or a ``log_dir`` is given. Nothing is logged, and no
+    ``log_dir`` made, in a mode without the feedback loop, which alone steps the architecture weights:
+    there the genotype is the untrained, uniform one.
 
     Args:
         generator: the :class:`MaskToImageGenerator` being searched.
         interval: iterations between records.
         summary_writer: optional ``torch.utils.tensorboard.SummaryWriter``.
         logger_name: name of the logger to write to.
+        log_dir: without a ``summary_writer``, a folder for one, made when the handler attaches to a
+            searching engine.
     """
 
-    def __init__(self, generator, interval: int = 50, summary_writer=None, logger_name: str = "GenotypeLogger") -> None:
+    def __init__(
+        self,
+        generator,
+        interval: int = 50,
+        summary_writer=None,
+        logger_name: str = "GenotypeLogger",
+        log_dir: str | None = None,
+    ) -> None:
         self.generator = generator
         self.interval = interval
         self.summary_writer = summary_writer
+        self.log_dir = log_dir
         self.logger = logging.getLogger(logger_name)
         self.history: list[tuple[int, list[str]]] = []
 
     def attach(self, engine: Engine) -> None:
+        facts = getattr(engine, "facts", None)  # a GenSegTrainer's mode
+        if facts is not None and not facts.feedback:
+            return
+        if self.summary_writer is None and self.log_dir is not None:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.summary_writer = SummaryWriter(self.log_dir)
         engine.add_event_handler(Events.ITERATION_COMPLETED(every=self.interval), self)
         engine.add_event_handler(Events.COMPLETED, self)
 

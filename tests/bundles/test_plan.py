@@ -247,8 +247,12 @@ def test_each_preset_trains_evaluates_and_infers_on_a_users_dataset(tmp_path, sc
         assert "plan (cpu, 0.01 min, mode baseline)" in train.stdout + train.stderr
         assert plan["fingerprint"]["num_cases"] == 8 and plan["preset"]["epoch_length"] * 20 >= 20
         # 0.6 s hold fewer than the plan's 20 epochs: the run keeps the budget (handlers.TimeBudget)
-        kept = re.search(r"of the 0.01-minute budget are left: training (\d+) epochs", train.stdout + train.stderr)
-        assert kept and int(kept.group(1)) < 20
+        kept = re.findall(r"of the 0.01-minute budget are left: training (\d+) epochs", train.stdout + train.stderr)
+        assert kept and int(kept[-1]) < 20
+        steps = int(kept[-1]) * plan["preset"]["epoch_length"]
+        assert f"mode baseline: {steps} segmenter steps trained" in train.stdout + train.stderr
+        # the default on real data never runs the generator: no gallery of it, no genotype log
+        assert not {"gallery", "genotype"} & {p.name for p in (tmp_path / "eval").iterdir()}
     else:
         assert plan["preset"]["segmenter_channels"] == [32, 64, 128, 256, 512] and plan["reasons"] == ["preset gpu"]
         assert "budget are left" not in train.stdout + train.stderr  # a named preset runs all its steps

@@ -27,11 +27,21 @@ def test_gallery_pairs_and_genotype_history(trainer_factory, tmp_path):
     assert genotype.history[-1][1] == trainer.generator.genotype()
 
 
-def test_baseline_training_draws_no_gallery_of_the_generator_it_never_trains(trainer_factory, tmp_path):
-    trainer = trainer_factory("baseline", iterations=2)
-    SyntheticGallery(trainer.generator, num_classes=2, output_dir=tmp_path / "gallery", interval=1).attach(trainer)
-    trainer.run()
-    assert trainer.state.iteration == 2 and not (tmp_path / "gallery").exists()
+def test_handlers_given_to_the_constructor_skip_what_the_mode_never_trains(trainer_factory, tmp_path, caplog):
+    import logging
+
+    for mode, drawn in (("baseline", set()), ("joint", {"gallery"})):
+        # as the bundles do: given to the constructor, which attaches them before it returns
+        gallery = SyntheticGallery(None, num_classes=2, output_dir=tmp_path / mode / "gallery", interval=1)
+        genotype = GenotypeLogger(None, interval=1, log_dir=str(tmp_path / mode / "genotype"))
+        trainer = trainer_factory(mode, iterations=2, train_handlers=[gallery, genotype])
+        gallery.generator = genotype.generator = trainer.generator  # built inside the factory
+        with caplog.at_level(logging.INFO):
+            trainer.run()
+        assert genotype.history == []  # only the feedback loop steps the architecture weights
+        assert {p.name for p in (tmp_path / mode).glob("*")} == drawn  # joint trains the generator: drawn
+    # the steps a run trained, which a time budget or early stopping may cut short, are logged at the end
+    assert "mode joint: 2 segmenter steps trained (1 epochs of 2)." in caplog.text
 
 
 def test_best_metric_survives_a_resume_so_model_pt_is_not_replaced_by_a_worse_model(tmp_path):
