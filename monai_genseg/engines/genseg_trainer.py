@@ -371,9 +371,10 @@ class GenSegTrainer(Trainer):
 
     def _log_steps_trained(self, engine: GenSegTrainer) -> None:
         # a time budget or early stopping may end a run before its planned steps: say how many it trained
+        # (a resumed run's count includes the steps before the resume; skipped non-finite updates are counted)
         s = engine.state
         self.logger.info(
-            f"mode {self.mode}: {s.iteration} segmenter steps trained ({s.epoch} epochs of {s.epoch_length})."
+            f"mode {self.mode}: {s.iteration} segmenter steps trained (epoch {s.epoch}, {s.epoch_length} steps each)."
         )
 
     def _log_batch_makeup(self, image: torch.Tensor, masks: torch.Tensor | None) -> None:

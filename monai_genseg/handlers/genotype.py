@@ -14,7 +14,7 @@ class GenotypeLogger:
     The genotype history (iteration, genotype) is kept in ``self.history``, and each block's weights go
     to TensorBoard when a ``summary_writer`` or a ``log_dir`` is given. Nothing is logged, and no
     ``log_dir`` made, in a mode without the feedback loop, which alone steps the architecture weights:
-    there the genotype is the untrained, uniform one.
+    there the genotype does not change.
 
     Args:
         generator: the :class:`MaskToImageGenerator` being searched.
@@ -48,6 +48,7 @@ class GenotypeLogger:
             from torch.utils.tensorboard import SummaryWriter
 
             self.summary_writer = SummaryWriter(self.log_dir)
+            engine.add_event_handler(Events.COMPLETED, lambda _: self.summary_writer.flush())  # its last points
         engine.add_event_handler(Events.ITERATION_COMPLETED(every=self.interval), self)
         engine.add_event_handler(Events.COMPLETED, self)
 

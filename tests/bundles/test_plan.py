@@ -253,6 +253,7 @@ def test_each_preset_trains_evaluates_and_infers_on_a_users_dataset(tmp_path, sc
         assert f"mode baseline: {steps} segmenter steps trained" in train.stdout + train.stderr
         # the default on real data never runs the generator: no gallery of it, no genotype log
         assert not {"gallery", "genotype"} & {p.name for p in (tmp_path / "eval").iterdir()}
+        assert "GenotypeLogger" not in train.stdout + train.stderr
     else:
         assert plan["preset"]["segmenter_channels"] == [32, 64, 128, 256, 512] and plan["reasons"] == ["preset gpu"]
         assert "budget are left" not in train.stdout + train.stderr  # a named preset runs all its steps
