@@ -120,7 +120,7 @@ class Evaluate:
             "validate#sliding_window": sliding_window("@patch_size"),
             "validate#postprocessing#transforms": [
                 {"_target_": "Activationsd", "keys": "pred", "softmax": True},
-                {"_target_": "AsDiscreted", "keys": "pred", "argmax": True},
+                {"_target_": "monai_genseg.transforms.ArgMaxd", "keys": "pred"},
                 _largest_component(r),
                 {"_target_": "AsDiscreted", "keys": ["pred", "label"], "to_onehot": "$[@num_classes, @num_classes]"},
             ],
@@ -239,7 +239,7 @@ class Inference:
                         "nearest_interp": False,
                         "to_tensor": True,
                     },
-                    {"_target_": "AsDiscreted", "keys": "pred", "argmax": True},
+                    {"_target_": "monai_genseg.transforms.ArgMaxd", "keys": "pred"},
                     _largest_component(r),
                     save,
                 ],

@@ -1,3 +1,4 @@
+from .argmax import ArgMax, ArgMaxd
 from .channels import MaskToLabels, MaskToLabelsd, MatchChannels, MatchChannelsd
 from .mask_augment import (
     RandMaskAugment,
@@ -8,6 +9,8 @@ from .mask_augment import (
 )
 
 __all__ = [
+    "ArgMax",
+    "ArgMaxd",
     "MaskToLabels",
     "MaskToLabelsd",
     "MatchChannels",

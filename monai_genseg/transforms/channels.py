@@ -53,7 +53,7 @@ class MaskToLabels(Transform):
 
 
 class _ApplyPerKeyd(MapTransform):
-    """Apply ``self.converter`` to each key: the dictionary form shared by the transforms above."""
+    """Apply ``self.converter`` to each key: the dictionary form shared by this package's transforms."""
 
     converter: Transform
 
