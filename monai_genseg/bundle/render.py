@@ -108,6 +108,11 @@ def bundle_readme(r: Recipe) -> str:
         resampled = f"resampled to {spacing} mm (gpu); patches"
     else:
         resampled = "images resized to"
+    affine = "a small affine"
+    if r.affine:
+        prob, angle, zoom = r.affine
+        turn = "any angle" if angle >= 3.14 else f"up to {round(angle * 57.3)} degrees"
+        affine = f"an affine at {turn} (p {prob}, +-{round(zoom * 100)}% scale)"
     measured = f"\n## Measured on real data\n\n{MEASURED[r.name].strip()}\n" if r.name in MEASURED else ""
     return f"""# {r.name}: GenSeg for {r.task[0].lower()}{r.task[1:]}
 
@@ -166,8 +171,8 @@ layout, e.g. another dataset of the same task), writing per-case Dice, IoU and H
 ## Preprocessing and inference
 
 {r.intensity_text}; {resampled}
-{sizes[0]} (demo) or {sizes[1]} (gpu), or as planned. Training augmentation shared by all modes: flips, small
-affine, intensity scale/shift, noise (`--augmentation standard`), or the generator's mask geometry
+{sizes[0]} (demo) or {sizes[1]} (gpu), or as planned. Training augmentation shared by all modes: flips, {affine},
+intensity scale/shift, noise (`--augmentation standard`), or the generator's mask geometry
 applied to image and label together (`--augmentation strong`). Evaluation and inference: sliding
 window with Gaussian blending, averaged over mirror flips along axes {list(r.mirror_axes)} (the axes training
 mirrors; `--tta false` turns it off){"; each class's largest connected component kept" if r.largest_component else ""}

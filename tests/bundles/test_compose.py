@@ -118,3 +118,16 @@ def test_config_paths_with_spaces_and_the_dashed_option(tmp_path, monkeypatch):
         tmp_path / "my bundle"
     )
     assert default_bundle_root(["m", "run", "--config-file=b/configs/train.yaml"]) == str(tmp_path / "b")
+
+
+def test_only_skin_lesions_rotate_at_any_angle():
+    # a dermoscope has no up (measured on ISIC: benchmarks/vs_nnunet.md); X-rays, ultrasound and endoscopy frames do
+    for name, recipe in RECIPES.items():
+        train = compose(recipe, *STANDARD).train
+        (affine,) = [t for t in train["train"]["standard_augmentation"] if t["_target_"] == "RandAffined"]
+        if name == "skin_lesion2d":
+            assert affine["rotate_range"] == [3.1416] and affine["prob"] == 0.6 and affine["scale_range"] == [0.25] * 2
+        elif recipe.spatial_dims == 2:
+            assert affine["rotate_range"] == [0.26] and affine["prob"] == 0.3
+        else:
+            assert affine["rotate_range"] == [0.52] * 3
