@@ -73,8 +73,8 @@ def load_transforms(r: Recipe, keys: list[str]) -> list[Config]:
 def augmentation(r: Recipe, strong: bool = False) -> list[Config]:
     """The augmentation of the real pairs, the same in every mode.
 
-    ``standard``: flips and an affine (2D: p=0.3, +-15 degrees, +-10% scale; 3D: p=0.6, +-30, +-25%; a recipe's
-    ``affine`` replaces these, as skin_lesion2d's any angle does).
+    ``standard``: flips and an affine (:attr:`Recipe.affine_range`: 2D p=0.3, +-15 degrees, +-10% scale; 3D p=0.6,
+    +-30, +-25%; skin_lesion2d any angle, p=0.6, +-25%).
     ``strong``: the geometry the generator's masks get (:class:`RandMaskAugment`: rotation, scale
     0.8-1.2, shear, elastic, on every item), applied to image and label together, so a baseline sees
     what a synthetic pair would add by warping alone. Both share the intensity jitter.
@@ -92,9 +92,7 @@ def augmentation(r: Recipe, strong: bool = False) -> list[Config]:
         ]
     else:
         geometry = [{"_target_": "RandFlipd", "keys": both, "spatial_axis": [a], "prob": 0.5} for a in r.mirror_axes]
-        # 3D: nnU-Net's ranges (+-30 degrees, +-25% scale, more often); on hippocampus with 8 cases they add
-        # 0.007 Dice over the 2D ranges (+-15 degrees, +-10%), which suit the photographs
-        prob, angle, zoom = r.affine or ((0.3, 0.26, 0.1) if d == 2 else (0.6, 0.52, 0.25))
+        prob, angle, zoom = r.affine_range
         geometry.append(
             {
                 "_target_": "RandAffined",

@@ -185,9 +185,7 @@ class Recipe:
     presets: Mapping[str, Preset] = field(default_factory=lambda: PRESETS_2D)
     crop_foreground: bool = False
     largest_component: bool = False  # keep each class's largest connected piece at inference (one organ per scan)
-    # the standard augmentation's affine: probability, largest rotation (radians), scale range; None: the default
-    # of spatial_dims (see core.augmentation)
-    affine: tuple[float, float, float] | None = None
+    affine: tuple[float, float, float] | None = None  # see affine_range; None: the default for spatial_dims
     value_range: tuple[float, float] | None = (
         None  # what a fixed intensity window expects; the data check refuses others
     )
@@ -211,6 +209,13 @@ class Recipe:
         average over: both in 2D; in 3D only the first (left-right after RAS), since a flip along the
         others swaps classes (anterior and posterior hippocampus) the network never saw swapped."""
         return (0, 1) if self.spatial_dims == 2 else (0,)
+
+    @property
+    def affine_range(self) -> tuple[float, float, float]:
+        """Probability, largest rotation (radians) and scale range of the standard augmentation's affine: the
+        recipe's own ``affine``, else 2D p 0.3, 15 degrees, 10% (photographs), 3D nnU-Net's p 0.6, 30 degrees, 25%
+        (on hippocampus with 8 cases they add 0.007 Dice over the 2D ranges)."""
+        return self.affine or ((0.3, 0.26, 0.1) if self.spatial_dims == 2 else (0.6, 0.52, 0.25))
 
     def preset(self, scale: str) -> Preset:
         """The preset ``scale``, or one line naming the option and the presets there are."""

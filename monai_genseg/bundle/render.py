@@ -108,11 +108,9 @@ def bundle_readme(r: Recipe) -> str:
         resampled = f"resampled to {spacing} mm (gpu); patches"
     else:
         resampled = "images resized to"
-    affine = "a small affine"
-    if r.affine:
-        prob, angle, zoom = r.affine
-        turn = "any angle" if angle >= 3.14 else f"up to {round(angle * 57.3)} degrees"
-        affine = f"an affine at {turn} (p {prob}, +-{round(zoom * 100)}% scale)"
+    prob, angle, zoom = r.affine_range
+    turn = "any angle" if angle >= 3.14 else f"up to {round(angle * 57.3)} degrees"
+    affine = f"an affine (p {prob}, rotation by {turn}, scale +-{round(zoom * 100)}%)"
     measured = f"\n## Measured on real data\n\n{MEASURED[r.name].strip()}\n" if r.name in MEASURED else ""
     return f"""# {r.name}: GenSeg for {r.task[0].lower()}{r.task[1:]}
 

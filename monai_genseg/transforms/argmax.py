@@ -1,10 +1,11 @@
 """The label map of channel-first class scores, as ``AsDiscrete(argmax=True)`` makes it, but fast on a CPU.
 
 torch's ``argmax`` over the first dimension of a (C, H, W, D) CPU tensor is much slower than
-``max(dim=0).indices``, which gives the same indices (both take the first of equal maxima): for a
-(3, 512, 512, 130) CT volume's probabilities on a 2-core CPU, 6.0 s against 0.37 s, and 3.1 s against
-0.36 s when flipped (``python benchmarks/argmax_speed.py``, torch 2.13). Inference meets that size at
-every case, after the probabilities are resampled back to the scan's own grid.
+``max(dim=0).indices``, which gives the same indices (both take the first of equal maxima):
+``python benchmarks/argmax_speed.py`` times both on a (3, 512, 512, 130) CT volume's probabilities.
+Inference meets that size at every CT scan, after the probabilities are resampled back to the scan's
+own grid. Tensors only (MetaTensor or not): inference's ``Invertd(to_tensor=True)`` and evaluation's
+network output both give one.
 """
 
 from __future__ import annotations
