@@ -46,9 +46,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     )
     torch.manual_seed(args.seed)
     probs = torch.softmax(torch.randn(args.shape), dim=0)
-    transposed = (
-        probs.transpose(1, -1).contiguous().transpose(1, -1)
-    )  # the same values, first and last axes' strides swapped
+    # the same values with the first and last spatial axes' strides swapped: not contiguous
+    transposed = probs.transpose(1, -1).contiguous().transpose(1, -1)
     ratios = {}
     for layout, x in [("contiguous", probs), ("transposed view", transposed)]:
         x = MetaTensor(x)

@@ -7,6 +7,7 @@ so everything a bundle needs is written into it.
 from __future__ import annotations
 
 import json
+import math
 import os
 from importlib import metadata as package_metadata
 from pathlib import Path
@@ -109,7 +110,7 @@ def bundle_readme(r: Recipe) -> str:
     else:
         resampled = "images resized to"
     prob, angle, zoom = r.affine_range
-    turn = "any angle" if angle >= 3.14 else f"up to {round(angle * 57.3)} degrees"
+    turn = "any angle" if angle >= 3.14 else f"up to {round(math.degrees(angle))} degrees"
     affine = f"an affine (p {prob}, rotation by {turn}, scale +-{round(zoom * 100)}%)"
     measured = f"\n## Measured on real data\n\n{MEASURED[r.name].strip()}\n" if r.name in MEASURED else ""
     return f"""# {r.name}: GenSeg for {r.task[0].lower()}{r.task[1:]}

@@ -121,7 +121,8 @@ def test_config_paths_with_spaces_and_the_dashed_option(tmp_path, monkeypatch):
 
 
 def test_only_skin_lesions_rotate_at_any_angle():
-    # a dermoscope has no up (measured on ISIC: benchmarks/vs_nnunet.md); X-rays, ultrasound and endoscopy frames do
+    # a dermoscope has no up (measured on ISIC: benchmarks/vs_nnunet.md); X-rays and ultrasound have one, and
+    # the other recipes' any-angle rotation was not measured
     for name, recipe in RECIPES.items():
         train = compose(recipe, *STANDARD).train
         (affine,) = [t for t in train["train"]["standard_augmentation"] if t["_target_"] == "RandAffined"]
