@@ -9,10 +9,12 @@ there: that is how the ISIC 40 of ``vs_nnunet.md`` is made (``--dataset_dir ../s
 --num_labeled 40 --seed 0``). Then:
 
 1. **monai-genseg**: ``train.yaml`` with only ``--dataset_dir OUTPUT/labelled`` (the plan, its time
-   budget, ``--mode auto``), then ``evaluate.yaml --eval_dataset_dir OUTPUT/unseen``.
+   budget, ``--mode auto``), then ``evaluate.yaml --eval_dataset_dir OUTPUT/unseen`` (and each further
+   ``--unseen_dir``).
 2. **nnU-Net v2** (skipped without ``--nnunet_bin``): ``nnUNetv2_plan_and_preprocess``, ``nnUNetv2_train``
    on fold ``all`` (5 folds do not exist at 8 cases) with ``-device cpu`` unless CUDA is there, and
-   ``nnUNetv2_predict`` on the unseen images; its predictions are scored by the same MONAI metrics.
+   ``nnUNetv2_predict`` on the unseen images; its predictions are scored by the same MONAI metrics. 2D
+   bundles use nnU-Net's ``2d`` configuration on PNG copies (nnU-Net reads 2D images as PNGs).
 
 Both tools' mean Dice and HD95 per class, and their wall-clock, are printed and written to
 ``OUTPUT/results.json``. nnU-Net needs its own environment (it pins packages of its own): a venv with the
@@ -22,6 +24,7 @@ CPU torch installed first, then ``pip install nnunetv2``, whose ``bin/`` is ``--
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import platform
@@ -102,87 +105,166 @@ def run(cmd: list[str], log: Path, env: dict | None = None) -> float:
     return time.perf_counter() - start
 
 
-def genseg(bundle: str, labelled: Path, unseen: Path, out: Path, seed: int, options: list[str] = ()) -> dict:
-    """The bundle's ``train.yaml`` then ``evaluate.yaml``, each given ``options`` (``--key value`` pairs)."""
+def genseg(bundle: str, labelled: Path, unseen: list[Path], out: Path, seed: int, options: list[str] = ()) -> dict:
+    """The bundle's ``train.yaml``, then ``evaluate.yaml`` on each ``unseen`` folder; each given ``options``."""
     cfg = REPO / "bundles" / bundle / "configs"
     common = ["--bundle_root", str(out / "genseg"), "--dataset_dir", str(labelled), "--seed", str(seed), *options]
     train = [sys.executable, "-m", "monai.bundle", "run", "--config_file", str(cfg / "train.yaml")] + common
     with GpuMemory() as memory:
         seconds = run(train, out / "genseg_train.log")
     both = json.dumps([str(cfg / "train.yaml"), str(cfg / "evaluate.yaml")])
-    evaluate = [sys.executable, "-m", "monai.bundle", "run", "--config_file", both, "--eval_dataset_dir", str(unseen)]
-    run(evaluate + common, out / "genseg_eval.log")
-    summary = json.loads((out / "genseg" / "eval" / "metrics.json").read_text())["summary"]
+    scores = {}
+    for i, folder in enumerate(unseen):
+        written = out / "genseg" / f"eval{i}"
+        evaluate = [sys.executable, "-m", "monai.bundle", "run", "--config_file", both, "--eval_dataset_dir"]
+        run(evaluate + [str(folder), "--output_dir", str(written)] + common, out / f"genseg_eval{i}.log")
+        scores[str(folder)] = json.loads((written / "metrics.json").read_text())["summary"]
     plan = json.loads((out / "genseg" / "models" / "plan.json").read_text())
-    return {"train_seconds": round(seconds), "gpu_peak_mib": memory.peak, "summary": summary, "plan": plan}
+    return {"train_seconds": round(seconds), "gpu_peak_mib": memory.peak, "scores": scores, "plan": plan}
 
 
-def nnunet(bin_dir: Path, trainer: str, labelled: Path, unseen: Path, out: Path, class_names: list[str]) -> dict:
-    """nnU-Net v2 on ``labelled`` (fold ``all``), its predictions of ``unseen`` scored with MONAI's metrics."""
+def read_labels(path: str | Path, num_classes: int) -> np.ndarray:
+    """A label file as label indices, the way the bundles read it: NIfTI as stored; a 2D mask's first channel,
+    0/255 thresholded at 128 (:class:`~monai_genseg.transforms.MaskToLabels`)."""
+    import torch
+
+    from monai_genseg.transforms import MaskToLabels
+
+    if str(path).endswith((".nii", ".nii.gz")):
+        import nibabel as nib
+
+        return np.asarray(nib.load(path).dataobj)
+    from PIL import Image
+
+    mask = np.atleast_3d(np.array(Image.open(path)))  # (H, W, C), writable for torch
+    return MaskToLabels(num_classes)(torch.as_tensor(np.moveaxis(mask, -1, 0)))[0].numpy()
+
+
+def nnunet_raw(raw: Path, labelled: Path, unseen: list[Path], recipe) -> str:
+    """nnU-Net's raw dataset: ``labelled`` as ``imagesTr``/``labelsTr``, each ``unseen`` folder as ``imagesTs<i>``.
+
+    3D cases are symlinked (NIfTI, channel named by the recipe's modality, so CT gets nnU-Net's CT
+    normalisation). 2D cases become PNGs, which nnU-Net's natural-image reader takes: the photograph as RGB
+    (or grey), the mask as label indices. Returns the file ending."""
+    from PIL import Image
+
+    from monai_genseg.data import load_datalist
+    from monai_genseg.data.datalist import file_stem
+
+    ending = ".png" if recipe.spatial_dims == 2 else ".nii.gz"
+    folders = [(labelled, "imagesTr")] + [(folder, f"imagesTs{i}") for i, folder in enumerate(unseen)]
+    for folder, images in folders:
+        (raw / images).mkdir(parents=True, exist_ok=True)
+        (raw / "labelsTr").mkdir(parents=True, exist_ok=True)
+        for case in load_datalist(folder):
+            name = file_stem(case["image"])
+            image, label = raw / images / f"{name}_0000{ending}", raw / "labelsTr" / f"{name}{ending}"
+            if recipe.spatial_dims == 3:
+                image.unlink(missing_ok=True)
+                image.symlink_to(Path(case["image"]).resolve())
+                if images == "imagesTr":
+                    label.unlink(missing_ok=True)
+                    label.symlink_to(Path(case["label"]).resolve())
+                continue
+            Image.open(case["image"]).convert("RGB" if recipe.image_channels == 3 else "L").save(image)
+            if images == "imagesTr":
+                Image.fromarray(read_labels(case["label"], recipe.num_classes).astype(np.uint8)).save(label)
+    channels = ("R", "G", "B") if recipe.spatial_dims == 2 and recipe.image_channels == 3 else (recipe.modality,)
+    meta = {
+        "channel_names": dict(enumerate(channels)),
+        "labels": {"background": 0, **{n: i + 1 for i, n in enumerate(recipe.class_names)}},
+        "numTraining": len(list((raw / "imagesTr").iterdir())),
+        "file_ending": ending,
+    }
+    (raw / "dataset.json").write_text(json.dumps(meta, indent=1))
+    return ending
+
+
+def nnunet(bin_dir: Path, trainer: str, labelled: Path, unseen: list[Path], out: Path, recipe) -> dict:
+    """nnU-Net v2 on ``labelled`` (fold ``all``), its predictions of each ``unseen`` folder scored with MONAI's
+    metrics."""
     import torch
 
     root = out / "nnunet"
-    raw = root / "raw" / "Dataset104_Genseg"
     env = dict(
         os.environ,
         nnUNet_raw=str(root / "raw"),
         nnUNet_preprocessed=str(root / "preprocessed"),
         nnUNet_results=str(root / "results"),
     )
-    for sub in ("imagesTr", "labelsTr", "imagesTs"):
-        (raw / sub).mkdir(parents=True, exist_ok=True)
-    for folder, images in ((labelled, "imagesTr"), (unseen, "imagesTs")):
-        for case in json.loads((folder / "dataset.json").read_text())["training"]:
-            name = Path(case["image"]).name.replace(".nii.gz", "")
-            (raw / images / f"{name}_0000.nii.gz").unlink(missing_ok=True)
-            (raw / images / f"{name}_0000.nii.gz").symlink_to((folder / case["image"]).resolve())
-            if images == "imagesTr":
-                (raw / "labelsTr" / f"{name}.nii.gz").unlink(missing_ok=True)
-                (raw / "labelsTr" / f"{name}.nii.gz").symlink_to((folder / case["label"]).resolve())
-    labels = {"background": 0, **{n: i + 1 for i, n in enumerate(class_names)}}
-    meta = {"channel_names": {"0": "MRI"}, "labels": labels, "numTraining": len(list((raw / "imagesTr").iterdir()))}
-    (raw / "dataset.json").write_text(json.dumps({**meta, "file_ending": ".nii.gz"}, indent=1))
+    raw = root / "raw" / "Dataset104_Genseg"
+    nnunet_raw(raw, labelled, unseen, recipe)
+    config = "2d" if recipe.spatial_dims == 2 else "3d_fullres"
     device = "cuda" if torch.cuda.is_available() else "cpu"
     seconds = {}
     seconds["plan"] = run(
-        [str(bin_dir / "nnUNetv2_plan_and_preprocess"), "-d", "104", "-c", "3d_fullres", "-np", "2"],
+        [str(bin_dir / "nnUNetv2_plan_and_preprocess"), "-d", "104", "-c", config, "-np", "2"],
         out / "nnunet_plan.log",
         env,
     )
     seconds["train"] = run(
-        [str(bin_dir / "nnUNetv2_train"), "104", "3d_fullres", "all", "-tr", trainer, "-device", device],
+        [str(bin_dir / "nnUNetv2_train"), "104", config, "all", "-tr", trainer, "-device", device],
         out / "nnunet_train.log",
         env,
     )
-    pred = root / "predictions"
-    seconds["predict"] = run(
-        [str(bin_dir / "nnUNetv2_predict"), "-i", str(raw / "imagesTs"), "-o", str(pred), "-d", "104"]
-        + ["-c", "3d_fullres", "-f", "all", "-tr", trainer, "-device", device],
-        out / "nnunet_predict.log",
-        env,
-    )
-    return {"seconds": {k: round(v) for k, v in seconds.items()}, "summary": score(pred, unseen, class_names)}
+    scores = {}
+    for i, folder in enumerate(unseen):
+        pred = root / f"predictions{i}"
+        seconds[f"predict{i}"] = run(
+            [str(bin_dir / "nnUNetv2_predict"), "-i", str(raw / f"imagesTs{i}"), "-o", str(pred), "-d", "104"]
+            + ["-c", config, "-f", "all", "-tr", trainer, "-device", device],
+            out / f"nnunet_predict{i}.log",
+            env,
+        )
+        scores[str(folder)] = score(pred, folder, recipe)
+    return {"seconds": {k: round(v) for k, v in seconds.items()}, "scores": scores}
 
 
-def score(pred_dir: Path, unseen: Path, class_names: list[str]) -> dict:
-    """Mean Dice and HD95 per class of ``pred_dir``'s NIfTI predictions against ``unseen``'s labels."""
+def score(pred_dir: Path, unseen: Path, recipe) -> dict:
+    """Mean Dice and HD95 per class of ``pred_dir``'s predictions (nnU-Net's names: the image's stem) against
+    ``unseen``'s labels; HD95 in mm for NIfTI, in pixels for 2D images. Each case's scores go to
+    ``<pred_dir>_per_case.csv`` in the columns of ``evaluate.yaml``'s ``metrics_per_case.csv``, to pair by case."""
     import nibabel as nib
     import torch
     from monai.metrics import DiceMetric, HausdorffDistanceMetric
     from monai.networks.utils import one_hot
 
-    n = len(class_names) + 1
+    from monai_genseg.data import load_datalist
+    from monai_genseg.data.datalist import file_stem
+
+    n, names = recipe.num_classes, list(recipe.class_names)
+    ending = ".png" if recipe.spatial_dims == 2 else ".nii.gz"
     dice, hd95 = DiceMetric(include_background=False), HausdorffDistanceMetric(include_background=False, percentile=95)
-    for case in json.loads((unseen / "dataset.json").read_text())["training"]:
-        label = nib.load(unseen / case["label"])
-        p = nib.load(pred_dir / Path(case["image"]).name)
-        y = one_hot(torch.as_tensor(np.asarray(label.dataobj))[None, None].long(), n)
-        yp = one_hot(torch.as_tensor(np.asarray(p.dataobj))[None, None].long(), n)
+    cases = load_datalist(unseen)
+    for case in cases:
+        label = read_labels(case["label"], n)
+        prediction = read_labels(pred_dir / f"{file_stem(case['image'])}{ending}", n)
+        if prediction.shape != label.shape:
+            raise SystemExit(
+                f"{pred_dir}: the prediction of {case['image']} is {prediction.shape}, its label {label.shape}"
+            )
+        y = one_hot(torch.as_tensor(label)[None, None].long(), n)
+        yp = one_hot(torch.as_tensor(prediction)[None, None].long(), n)
+        spacing = [float(s) for s in nib.load(case["label"]).header.get_zooms()[:3]] if ending == ".nii.gz" else None
         dice(yp, y)
-        hd95(yp, y, spacing=[float(s) for s in label.header.get_zooms()[:3]])
+        hd95(yp, y, spacing=spacing)
+    rows = [
+        {
+            "case": Path(case["image"]).name,
+            **{f"val_mean_dice_{c}": float(d[i]) for i, c in enumerate(names)},
+            "val_mean_dice_mean": float(np.nanmean(d.numpy())),
+            **{f"hd95_{c}": float(h[i]) for i, c in enumerate(names)},
+        }
+        for case, d, h in zip(cases, dice.get_buffer(), hd95.get_buffer())
+    ]
+    with open(pred_dir.with_name(f"{pred_dir.name}_per_case.csv"), "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
     d, h = dice.aggregate("mean_batch"), hd95.aggregate("mean_batch")
-    out = {f"val_mean_dice_{c}": {"mean": float(d[i])} for i, c in enumerate(class_names)}
-    out.update({f"hd95_{c}": {"mean": float(h[i])} for i, c in enumerate(class_names)})
+    out = {f"val_mean_dice_{c}": {"mean": float(d[i])} for i, c in enumerate(names)}
+    out.update({f"hd95_{c}": {"mean": float(h[i])} for i, c in enumerate(names)})
+    out["val_mean_dice_mean"] = {"mean": float(d.mean())}
     return out
 
 
@@ -204,7 +286,9 @@ def main() -> None:
         help="a folder to split (MSD, or images/ + masks/); or give --labelled_dir and --unseen_dir",
     )
     parser.add_argument("--labelled_dir", help="an MSD folder of the labelled cases (a split made already)")
-    parser.add_argument("--unseen_dir", help="an MSD folder of the cases to score")
+    parser.add_argument(
+        "--unseen_dir", action="append", help="a folder of cases to score (any layout; repeat it to score several)"
+    )
     parser.add_argument("--bundle", default="hippocampus3d")
     parser.add_argument("--num_labeled", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
@@ -231,16 +315,17 @@ def main() -> None:
     print(f"command: {' '.join(sys.argv)}")
     print(f"machine: {machine()}; seed {args.seed}")
     if args.labelled_dir and args.unseen_dir:
-        labelled, unseen = Path(args.labelled_dir).resolve(), Path(args.unseen_dir).resolve()
+        labelled, unseen = Path(args.labelled_dir).resolve(), [Path(u).resolve() for u in args.unseen_dir]
     elif args.dataset_dir:
-        labelled, unseen = split_folder(Path(args.dataset_dir), out, args.num_labeled, args.seed)
+        labelled, split = split_folder(Path(args.dataset_dir), out, args.num_labeled, args.seed)
+        unseen = [split] + [Path(u).resolve() for u in args.unseen_dir or ()]
     else:
         parser.error("give --dataset_dir, or --labelled_dir and --unseen_dir")
     if args.split_only:
-        print(f"labelled: {labelled}\nunseen: {unseen}")
+        print(f"labelled: {labelled}\nunseen: {unseen[0]}")
         return
     results: dict = {"command": " ".join(sys.argv), "seed": args.seed, "machine": machine()}
-    names = list(get_recipe(args.bundle).class_names)
+    recipe = get_recipe(args.bundle)
     if not args.skip_genseg:
         options = ["--scale", args.scale]
         for item in args.set:
@@ -250,17 +335,20 @@ def main() -> None:
             options += [f"--{key}", value]
         results["monai_genseg"] = genseg(args.bundle, labelled, unseen, out, args.seed, options)
     if args.nnunet_bin:
-        results["nnunet"] = nnunet(Path(args.nnunet_bin), args.nnunet_trainer, labelled, unseen, out, names)
+        results["nnunet"] = nnunet(Path(args.nnunet_bin), args.nnunet_trainer, labelled, unseen, out, recipe)
     (out / "results.json").write_text(json.dumps(results, indent=1))
     for tool in ("monai_genseg", "nnunet"):
-        if tool in results:
-            s = results[tool]["summary"]
+        if tool not in results:
+            continue
+        seconds = results[tool].get("train_seconds", results[tool].get("seconds"))
+        memory = results[tool].get("gpu_peak_mib")
+        print(f"{tool}: seconds {seconds}" + (f"; peak GPU memory {memory} MiB" if memory else ""))
+        for folder, s in results[tool]["scores"].items():
             cells = ", ".join(
-                f"{c} Dice {s[f'val_mean_dice_{c}']['mean']:.3f} HD95 {s[f'hd95_{c}']['mean']:.2f}" for c in names
+                f"{c} Dice {s[f'val_mean_dice_{c}']['mean']:.3f} HD95 {s[f'hd95_{c}']['mean']:.2f}"
+                for c in recipe.class_names
             )
-            seconds = results[tool].get("train_seconds", results[tool].get("seconds"))
-            memory = results[tool].get("gpu_peak_mib")
-            print(f"{tool}: {cells}; seconds {seconds}" + (f"; peak GPU memory {memory} MiB" if memory else ""))
+            print(f"  {folder}: mean Dice {s['val_mean_dice_mean']['mean']:.4f}; {cells}")
 
 
 if __name__ == "__main__":
