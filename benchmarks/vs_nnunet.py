@@ -6,7 +6,7 @@
 Picks ``num_labeled`` cases of a dataset folder (any layout ``--dataset_dir`` takes) with ``seed`` and writes
 them (symlinks) to ``OUTPUT/labelled``; every other case goes to ``OUTPUT/unseen``. ``--split_only`` stops
 there: that is how the ISIC 40 of ``vs_nnunet.md`` is made (``--dataset_dir ../shared/data/isic2017/train
---num_labeled 40 --seed 0``). Then:
+--num_labeled 40 --seed 0``). ``--labelled_dir`` and ``--unseen_dir`` take a split made already. Then:
 
 1. **monai-genseg**: ``train.yaml`` with only ``--dataset_dir OUTPUT/labelled`` (the plan, its time
    budget, ``--mode auto``), then ``evaluate.yaml --eval_dataset_dir OUTPUT/unseen`` (and each further
@@ -17,8 +17,10 @@ there: that is how the ISIC 40 of ``vs_nnunet.md`` is made (``--dataset_dir ../s
    bundles use nnU-Net's ``2d`` configuration on PNG copies (nnU-Net reads 2D images as PNGs).
 
 Both tools' mean Dice and HD95 per class, and their wall-clock, are printed and written to
-``OUTPUT/results.json``. nnU-Net needs its own environment (it pins packages of its own): a venv with the
-CPU torch installed first, then ``pip install nnunetv2``, whose ``bin/`` is ``--nnunet_bin``.
+``OUTPUT/results.json``; each case's scores go to ``OUTPUT/genseg/eval<i>/metrics_per_case.csv`` and
+``OUTPUT/nnunet/predictions<i>_per_case.csv``, which ``benchmarks/paired_cases.py`` pairs. nnU-Net needs its
+own environment (it pins packages of its own): a venv with the CPU torch installed first, then ``pip install
+nnunetv2``, whose ``bin/`` is ``--nnunet_bin``.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import os
 import platform
 import shutil
@@ -145,7 +148,8 @@ def nnunet_raw(raw: Path, labelled: Path, unseen: list[Path], recipe) -> str:
 
     3D cases are symlinked (NIfTI, channel named by the recipe's modality, so CT gets nnU-Net's CT
     normalisation). 2D cases become PNGs, which nnU-Net's natural-image reader takes: the photograph as RGB
-    (or grey), the mask as label indices. Returns the file ending."""
+    (or grey), the mask as label indices. ``raw`` is made afresh (it is this script's own output), so an
+    earlier run's cases never join this one's. Returns the file ending."""
     from PIL import Image
 
     from monai_genseg.data import load_datalist
@@ -153,17 +157,23 @@ def nnunet_raw(raw: Path, labelled: Path, unseen: list[Path], recipe) -> str:
 
     ending = ".png" if recipe.spatial_dims == 2 else ".nii.gz"
     folders = [(labelled, "imagesTr")] + [(folder, f"imagesTs{i}") for i, folder in enumerate(unseen)]
-    for folder, images in folders:
-        (raw / images).mkdir(parents=True, exist_ok=True)
-        (raw / "labelsTr").mkdir(parents=True, exist_ok=True)
-        for case in load_datalist(folder):
+    listed = {images: load_datalist(folder) for folder, images in folders}
+    for (folder, _), cases in zip(folders, listed.values()):
+        stems = [file_stem(c["image"]) for c in cases]
+        if len(set(stems)) < len(stems):
+            raise SystemExit(f"{folder}: two cases share a file name; nnU-Net names cases by it")
+        if recipe.spatial_dims == 3 and not all(str(c["image"]).endswith((".nii", ".nii.gz")) for c in cases):
+            raise SystemExit(f"{folder}: nnU-Net is run on NIfTI (.nii.gz) volumes here; convert the others first")
+    shutil.rmtree(raw, ignore_errors=True)
+    (raw / "labelsTr").mkdir(parents=True)
+    for images, cases in listed.items():
+        (raw / images).mkdir()
+        for case in cases:
             name = file_stem(case["image"])
             image, label = raw / images / f"{name}_0000{ending}", raw / "labelsTr" / f"{name}{ending}"
             if recipe.spatial_dims == 3:
-                image.unlink(missing_ok=True)
                 image.symlink_to(Path(case["image"]).resolve())
                 if images == "imagesTr":
-                    label.unlink(missing_ok=True)
                     label.symlink_to(Path(case["label"]).resolve())
                 continue
             Image.open(case["image"]).convert("RGB" if recipe.image_channels == 3 else "L").save(image)
@@ -222,8 +232,10 @@ def nnunet(bin_dir: Path, trainer: str, labelled: Path, unseen: list[Path], out:
 
 def score(pred_dir: Path, unseen: Path, recipe) -> dict:
     """Mean Dice and HD95 per class of ``pred_dir``'s predictions (nnU-Net's names: the image's stem) against
-    ``unseen``'s labels; HD95 in mm for NIfTI, in pixels for 2D images. Each case's scores go to
-    ``<pred_dir>_per_case.csv`` in the columns of ``evaluate.yaml``'s ``metrics_per_case.csv``, to pair by case."""
+    ``unseen``'s labels; HD95 in mm for NIfTI, in pixels for 2D images. Each case's Dice and HD95 go to
+    ``<pred_dir>_per_case.csv`` under the names ``evaluate.yaml``'s ``metrics_per_case.csv`` uses (so
+    ``benchmarks/paired_cases.py`` pairs the two), and the summary follows ``metrics.json``'s rule: means over
+    the finite values (an empty reference has no Dice; an empty prediction's HD95 is infinite)."""
     import nibabel as nib
     import torch
     from monai.metrics import DiceMetric, HausdorffDistanceMetric
@@ -231,6 +243,7 @@ def score(pred_dir: Path, unseen: Path, recipe) -> dict:
 
     from monai_genseg.data import load_datalist
     from monai_genseg.data.datalist import file_stem
+    from monai_genseg.handlers.case_metrics import finite_mean, summarise
 
     n, names = recipe.num_classes, list(recipe.class_names)
     ending = ".png" if recipe.spatial_dims == 2 else ".nii.gz"
@@ -248,24 +261,19 @@ def score(pred_dir: Path, unseen: Path, recipe) -> dict:
         spacing = [float(s) for s in nib.load(case["label"]).header.get_zooms()[:3]] if ending == ".nii.gz" else None
         dice(yp, y)
         hd95(yp, y, spacing=spacing)
-    rows = [
-        {
-            "case": Path(case["image"]).name,
-            **{f"val_mean_dice_{c}": float(d[i]) for i, c in enumerate(names)},
-            "val_mean_dice_mean": float(np.nanmean(d.numpy())),
-            **{f"hd95_{c}": float(h[i]) for i, c in enumerate(names)},
-        }
-        for case, d, h in zip(cases, dice.get_buffer(), hd95.get_buffer())
-    ]
+    rows = []
+    for case, d, h in zip(cases, dice.get_buffer().tolist(), hd95.get_buffer().tolist()):
+        row: dict = {"case": Path(case["image"]).name}
+        for metric, values in (("val_mean_dice", d), ("hd95", h)):
+            row.update({f"{metric}_{c}": v for c, v in zip(names, values)})
+            row[f"{metric}_mean"] = finite_mean(values)
+        row.update({f"reference_empty_{c}": not math.isfinite(v) for c, v in zip(names, d)})
+        rows.append(row)
     with open(pred_dir.with_name(f"{pred_dir.name}_per_case.csv"), "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    d, h = dice.aggregate("mean_batch"), hd95.aggregate("mean_batch")
-    out = {f"val_mean_dice_{c}": {"mean": float(d[i])} for i, c in enumerate(names)}
-    out.update({f"hd95_{c}": {"mean": float(h[i])} for i, c in enumerate(names)})
-    out["val_mean_dice_mean"] = {"mean": float(d.mean())}
-    return out
+    return summarise(rows)
 
 
 def machine() -> str:
@@ -285,9 +293,11 @@ def main() -> None:
         "--dataset_dir",
         help="a folder to split (MSD, or images/ + masks/); or give --labelled_dir and --unseen_dir",
     )
-    parser.add_argument("--labelled_dir", help="an MSD folder of the labelled cases (a split made already)")
+    parser.add_argument("--labelled_dir", help="a folder of the labelled cases (a split made already)")
     parser.add_argument(
-        "--unseen_dir", action="append", help="a folder of cases to score (any layout; repeat it to score several)"
+        "--unseen_dir",
+        action="append",
+        help="a folder of cases to score (MSD, images/ + masks/, or a datalist JSON); repeat it to score several",
     )
     parser.add_argument("--bundle", default="hippocampus3d")
     parser.add_argument("--num_labeled", type=int, default=8)
@@ -310,11 +320,15 @@ def main() -> None:
 
     if args.split_only and not args.dataset_dir:
         parser.error("--split_only splits --dataset_dir; give it")
+    if args.dataset_dir and args.labelled_dir:
+        parser.error("give --dataset_dir (to split) or --labelled_dir (a split made already), not both")
+    if args.labelled_dir and not args.unseen_dir:
+        parser.error("--labelled_dir needs --unseen_dir: the cases to score")
     out = Path(args.output).resolve()
     out.mkdir(parents=True, exist_ok=True)
     print(f"command: {' '.join(sys.argv)}")
     print(f"machine: {machine()}; seed {args.seed}")
-    if args.labelled_dir and args.unseen_dir:
+    if args.labelled_dir:
         labelled, unseen = Path(args.labelled_dir).resolve(), [Path(u).resolve() for u in args.unseen_dir]
     elif args.dataset_dir:
         labelled, split = split_folder(Path(args.dataset_dir), out, args.num_labeled, args.seed)

@@ -17,6 +17,27 @@ from monai.data import MetaTensor
 from monai_genseg.atomic import atomic_write_text
 
 
+def finite_mean(values: list[float]) -> float:
+    """The mean of the finite values: a class with no Dice (empty reference) or an infinite HD95 (nothing
+    predicted) is left out rather than counted as 0, 1 or infinity; NaN if none is finite."""
+    finite = [v for v in values if math.isfinite(v)]
+    return sum(finite) / len(finite) if finite else float("nan")
+
+
+def summarise(rows: list[dict]) -> dict[str, dict[str, float]]:
+    """Each metric column of per-case ``rows`` as its mean, standard deviation and ``n`` over the cases where
+    it is finite: the summary of ``metrics.json``, shared with anything else that scores predictions."""
+    summary = {}
+    for col in list(rows[0])[1:] if rows else []:
+        if col.startswith("reference_empty_"):
+            continue
+        vals = [r[col] for r in rows if math.isfinite(r[col])]
+        mean = finite_mean(vals)
+        std = math.sqrt(sum((v - mean) ** 2 for v in vals) / len(vals)) if vals else float("nan")
+        summary[col] = {"mean": mean, "std": std, "n": len(vals)}
+    return summary
+
+
 class CaseMetricsWriter:
     """After an evaluator run, write one row per case with each metric per foreground class and their mean.
 
@@ -83,8 +104,7 @@ class CaseMetricsWriter:
                 per_class = values[i].reshape(-1).tolist()
                 for name, v in zip(self.class_names, per_class):
                     row[f"{metric}_{name}"] = v
-                finite = [v for v in per_class if math.isfinite(v)]
-                row[f"{metric}_mean"] = sum(finite) / len(finite) if finite else float("nan")
+                row[f"{metric}_mean"] = finite_mean(per_class)
             empty = self._empty[i] if i < len(self._empty) else [None] * len(self.class_names)
             for name, predicted_empty in zip(self.class_names, empty):
                 row[f"reference_empty_{name}"] = predicted_empty is not None
@@ -96,14 +116,7 @@ class CaseMetricsWriter:
         writer.writeheader()
         writer.writerows(rows)
         atomic_write_text(self.output_dir / "metrics_per_case.csv", table.getvalue())
-        summary = {}
-        for col in columns[1:]:
-            if col.startswith("reference_empty_"):
-                continue
-            vals = [r[col] for r in rows if math.isfinite(r[col])]
-            mean = sum(vals) / len(vals) if vals else float("nan")
-            std = math.sqrt(sum((v - mean) ** 2 for v in vals) / len(vals)) if vals else float("nan")
-            summary[col] = {"mean": mean, "std": std, "n": len(vals)}
+        summary = summarise(rows)
         for c, name in enumerate(self.class_names):
             seen = [e[c] for e in self._empty if e[c] is not None]
             if seen:

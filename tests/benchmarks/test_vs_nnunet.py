@@ -100,9 +100,32 @@ def test_a_2d_set_becomes_nnunets_natural_image_dataset_with_label_indices(tmp_p
     expected = np.zeros((24, 32), np.uint8)
     expected[10:18, 20:28] = 1
     np.testing.assert_array_equal(label, expected)  # 0/255 became label indices, in place
+    first = np.asarray(Image.open(raw / "labelsTr" / "0000.png"))
+    assert first[2:10, 3:11].all() and first.sum() == 64  # the labelled 0000's square, not the unseen 0000's
     image = np.asarray(Image.open(raw / "imagesTr" / "0000_0000.png"))
     np.testing.assert_array_equal(image, np.asarray(Image.open(labelled / "images" / "0000.jpg").convert("RGB")))
     assert [p.name for p in (raw / "imagesTs0").iterdir()] == ["0000_0000.png"]  # unseen: no label written
+
+    again = _photos(tmp_path / "lab2", [(0, 0)])  # a second run into the same folder: no leftovers join it
+    vs_nnunet.nnunet_raw(raw, again, [unseen], get_recipe("skin_lesion2d"))
+    assert json.loads((raw / "dataset.json").read_text())["numTraining"] == 1
+    assert [p.name for p in (raw / "labelsTr").iterdir()] == ["0000.png"]
+
+
+def test_cases_that_share_a_name_are_refused_before_anything_is_written(tmp_path):
+    from PIL import Image
+
+    from monai_genseg.bundle import get_recipe
+
+    folder = _photos(tmp_path / "set", [(2, 3), (10, 20)])
+    Image.open(folder / "images" / "0001.jpg").save(folder / "images" / "0001.png")
+    (folder / "masks" / "0001.png").rename(folder / "masks" / "x.png")
+    entries = [{"image": "images/0000.jpg", "label": "masks/0000.png"}]
+    entries += [{"image": f"images/0001.{e}", "label": "masks/x.png"} for e in ("jpg", "png")]
+    (folder / "list.json").write_text(json.dumps(entries))
+    with pytest.raises(SystemExit, match="two cases share a file name"):
+        vs_nnunet.nnunet_raw(tmp_path / "raw", folder / "list.json", [], get_recipe("skin_lesion2d"))
+    assert not (tmp_path / "raw").exists()
 
 
 def test_3d_cases_are_linked_and_named_by_modality_so_ct_gets_nnunets_ct_normalisation(tmp_path):
@@ -110,19 +133,23 @@ def test_3d_cases_are_linked_and_named_by_modality_so_ct_gets_nnunets_ct_normali
 
     from monai_genseg.bundle import get_recipe
 
-    folder = tmp_path / "msd"
-    for sub in ("imagesTr", "labelsTr"):
-        (folder / sub).mkdir(parents=True)
-        nib.save(nib.Nifti1Image(np.zeros((4, 4, 4), np.float32), np.eye(4)), folder / sub / "case_1.nii.gz")
-    entry = {"image": "./imagesTr/case_1.nii.gz", "label": "./labelsTr/case_1.nii.gz"}
-    (folder / "dataset.json").write_text(json.dumps({"training": [entry]}))
+    def msd(folder: Path, name: str) -> Path:
+        for sub in ("imagesTr", "labelsTr"):
+            (folder / sub).mkdir(parents=True)
+            nib.save(nib.Nifti1Image(np.zeros((4, 4, 4), np.float32), np.eye(4)), folder / sub / f"{name}.nii.gz")
+        entry = {"image": f"./imagesTr/{name}.nii.gz", "label": f"./labelsTr/{name}.nii.gz"}
+        (folder / "dataset.json").write_text(json.dumps({"training": [entry]}))
+        return folder
+
+    labelled, unseen = msd(tmp_path / "lab", "case_1"), msd(tmp_path / "new", "case_2")
     for bundle, modality in (("liver3d", "CT"), ("hippocampus3d", "MR")):
         raw = tmp_path / bundle
-        assert vs_nnunet.nnunet_raw(raw, folder, [folder], get_recipe(bundle)) == ".nii.gz"
+        assert vs_nnunet.nnunet_raw(raw, labelled, [unseen], get_recipe(bundle)) == ".nii.gz"
         assert json.loads((raw / "dataset.json").read_text())["channel_names"] == {"0": modality}
         linked = raw / "imagesTr" / "case_1_0000.nii.gz"
-        assert linked.is_symlink() and linked.resolve() == (folder / "imagesTr" / "case_1.nii.gz").resolve()
-        assert (raw / "labelsTr" / "case_1.nii.gz").is_symlink() and (raw / "imagesTs0" / "case_1_0000.nii.gz").exists()
+        assert linked.is_symlink() and linked.resolve() == (labelled / "imagesTr" / "case_1.nii.gz").resolve()
+        assert [p.name for p in (raw / "labelsTr").iterdir()] == ["case_1.nii.gz"]
+        assert [p.name for p in (raw / "imagesTs0").iterdir()] == ["case_2_0000.nii.gz"]
 
 
 def test_2d_predictions_are_scored_against_the_masks_as_the_bundles_read_them(tmp_path):
@@ -144,9 +171,49 @@ def test_2d_predictions_are_scored_against_the_masks_as_the_bundles_read_them(tm
     assert s["val_mean_dice_mean"]["mean"] == pytest.approx(s["val_mean_dice_lesion"]["mean"])
     assert s["hd95_lesion"]["mean"] == pytest.approx(4 / 2, abs=0.5)  # 0 and the 4-pixel half missed, in pixels
     with open(tmp_path / "pred_per_case.csv") as f:  # per case, to pair with evaluate.yaml's metrics_per_case.csv
-        rows = {r["case"]: float(r["val_mean_dice_mean"]) for r in csv.DictReader(f)}
-    assert rows == pytest.approx({"0000.jpg": 1.0, "0001.jpg": 2 / 3})
+        rows = list(csv.DictReader(f))
+    assert {r["case"]: float(r["val_mean_dice_mean"]) for r in rows} == pytest.approx(
+        {"0000.jpg": 1.0, "0001.jpg": 2 / 3}
+    )
+    assert set(rows[0]) <= set(
+        _evaluate_columns(tmp_path / "evaluate")
+    )  # the names evaluate.yaml writes, so the two pair
+    assert s["val_mean_dice_lesion"]["n"] == 2 and s["hd95_mean"]["n"] == 2
+
+    Image.fromarray(np.zeros((24, 32), np.uint8)).save(pred / "0001.png")  # nothing predicted: HD95 is infinite
+    s = vs_nnunet.score(pred, unseen, get_recipe("skin_lesion2d"))
+    assert s["hd95_lesion"] == {"mean": 0.0, "std": 0.0, "n": 1}  # left out, as evaluate.yaml's metrics.json does
+    assert s["val_mean_dice_lesion"]["mean"] == pytest.approx(0.5) and s["val_mean_dice_lesion"]["n"] == 2
     (pred / "0001.png").unlink()
     Image.fromarray(half[:20]).save(pred / "0001.png")
     with pytest.raises(SystemExit, match="0001.jpg is \\(20, 32\\), its label \\(24, 32\\)"):
         vs_nnunet.score(pred, unseen, get_recipe("skin_lesion2d"))
+
+
+def _evaluate_columns(folder: Path) -> list[str]:
+    """The columns evaluate.yaml's CaseMetricsWriter writes for skin_lesion2d's metrics (Dice, IoU, HD95)."""
+    import torch
+    from ignite.engine import Engine
+
+    from monai_genseg.handlers import CaseMetricsWriter
+
+    engine = Engine(lambda e, b: None)
+    engine.state.metric_details = {m: torch.zeros(1, 1) for m in ("val_mean_dice", "iou", "hd95")}
+    writer = CaseMetricsWriter(folder, ["lesion"])
+    writer._cases.append("0000.jpg")
+    writer(engine)
+    with open(folder / "metrics_per_case.csv") as f:
+        return next(csv.reader(f))
+
+
+def test_options_that_contradict_each_other_are_refused(tmp_path, monkeypatch, capsys):
+    base = ["vs_nnunet.py", "--output", str(tmp_path / "out")]
+    for extra, message in (
+        (["--dataset_dir", "a", "--labelled_dir", "b", "--unseen_dir", "c"], "not both"),
+        (["--labelled_dir", "b"], "--labelled_dir needs --unseen_dir"),
+    ):
+        monkeypatch.setattr(sys, "argv", base + extra)
+        with pytest.raises(SystemExit):
+            vs_nnunet.main()
+        assert message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
