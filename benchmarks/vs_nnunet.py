@@ -143,6 +143,11 @@ def read_labels(path: str | Path, num_classes: int) -> np.ndarray:
     return MaskToLabels(num_classes)(torch.as_tensor(np.moveaxis(mask, -1, 0)))[0].numpy()
 
 
+def file_ending(recipe) -> str:
+    """The file type nnU-Net reads for the recipe's images: PNG in 2D (its natural-image reader), else NIfTI."""
+    return ".png" if recipe.spatial_dims == 2 else ".nii.gz"
+
+
 def nnunet_raw(raw: Path, labelled: Path, unseen: list[Path], recipe) -> str:
     """nnU-Net's raw dataset: ``labelled`` as ``imagesTr``/``labelsTr``, each ``unseen`` folder as ``imagesTs<i>``.
 
@@ -155,7 +160,7 @@ def nnunet_raw(raw: Path, labelled: Path, unseen: list[Path], recipe) -> str:
     from monai_genseg.data import load_datalist
     from monai_genseg.data.datalist import file_stem
 
-    ending = ".png" if recipe.spatial_dims == 2 else ".nii.gz"
+    ending = file_ending(recipe)
     folders = [(labelled, "imagesTr")] + [(folder, f"imagesTs{i}") for i, folder in enumerate(unseen)]
     listed = {images: load_datalist(folder) for folder, images in folders}
     for (folder, _), cases in zip(folders, listed.values()):
@@ -246,7 +251,7 @@ def score(pred_dir: Path, unseen: Path, recipe) -> dict:
     from monai_genseg.handlers.case_metrics import finite_mean, summarise
 
     n, names = recipe.num_classes, list(recipe.class_names)
-    ending = ".png" if recipe.spatial_dims == 2 else ".nii.gz"
+    ending = file_ending(recipe)
     dice, hd95 = DiceMetric(include_background=False), HausdorffDistanceMetric(include_background=False, percentile=95)
     cases = load_datalist(unseen)
     for case in cases:

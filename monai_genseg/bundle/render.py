@@ -110,7 +110,7 @@ def bundle_readme(r: Recipe) -> str:
     else:
         resampled = "images resized to"
     prob, angle, zoom = r.affine_range
-    turn = "any angle" if angle >= 3.14 else f"up to {round(math.degrees(angle))} degrees"
+    turn = "any angle" if angle >= math.pi else f"up to {round(math.degrees(angle))} degrees"
     affine = f"an affine (p {prob}, rotation by {turn}, scale +-{round(zoom * 100)}%)"
     measured = f"\n## Measured on real data\n\n{MEASURED[r.name].strip()}\n" if r.name in MEASURED else ""
     return f"""# {r.name}: GenSeg for {r.task[0].lower()}{r.task[1:]}
