@@ -12,7 +12,8 @@ there: that is how the ISIC 40 of ``vs_nnunet.md`` is made (``--dataset_dir ../s
    budget, ``--mode auto``), then ``evaluate.yaml --eval_dataset_dir OUTPUT/unseen`` (and each further
    ``--unseen_dir``).
 2. **nnU-Net v2** (skipped without ``--nnunet_bin``): ``nnUNetv2_plan_and_preprocess``, ``nnUNetv2_train``
-   on fold ``all`` (5 folds do not exist at 8 cases) with ``-device cpu`` unless CUDA is there, and
+   on fold ``all`` (5 folds do not exist at 8 cases) with ``-device cpu`` unless CUDA is there
+   (``--nnunet_device`` says otherwise), and
    ``nnUNetv2_predict`` on the unseen images; its predictions are scored by the same MONAI metrics. 2D
    bundles use nnU-Net's ``2d`` configuration on PNG copies (nnU-Net reads 2D images as PNGs).
 
@@ -195,9 +196,12 @@ def nnunet_raw(raw: Path, labelled: Path, unseen: list[Path], recipe) -> str:
     return ending
 
 
-def nnunet(bin_dir: Path, trainer: str, labelled: Path, unseen: list[Path], out: Path, recipe) -> dict:
+def nnunet(
+    bin_dir: Path, trainer: str, labelled: Path, unseen: list[Path], out: Path, recipe, device: str = "auto"
+) -> dict:
     """nnU-Net v2 on ``labelled`` (fold ``all``), its predictions of each ``unseen`` folder scored with MONAI's
-    metrics."""
+    metrics. ``device`` ``auto`` asks this script's torch; nnU-Net's own environment may see otherwise (a CPU
+    torch there on a GPU machine), hence ``--nnunet_device``."""
     import torch
 
     root = out / "nnunet"
@@ -210,7 +214,8 @@ def nnunet(bin_dir: Path, trainer: str, labelled: Path, unseen: list[Path], out:
     raw = root / "raw" / "Dataset104_Genseg"
     nnunet_raw(raw, labelled, unseen, recipe)
     config = "2d" if recipe.spatial_dims == 2 else "3d_fullres"
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     seconds = {}
     seconds["plan"] = run(
         [str(bin_dir / "nnUNetv2_plan_and_preprocess"), "-d", "104", "-c", config, "-np", "2"],
@@ -310,6 +315,12 @@ def main() -> None:
     parser.add_argument("--output", required=True)
     parser.add_argument("--nnunet_bin", help="the bin/ folder of an environment with nnunetv2 installed")
     parser.add_argument("--nnunet_trainer", default="nnUNetTrainer_10epochs")
+    parser.add_argument(
+        "--nnunet_device",
+        choices=["auto", "cpu", "cuda"],
+        default="auto",
+        help="nnU-Net's -device; auto: cuda where this script's torch sees a GPU",
+    )
     parser.add_argument("--skip_genseg", action="store_true")
     parser.add_argument(
         "--split_only",
@@ -354,7 +365,9 @@ def main() -> None:
             options += [f"--{key}", value]
         results["monai_genseg"] = genseg(args.bundle, labelled, unseen, out, args.seed, options)
     if args.nnunet_bin:
-        results["nnunet"] = nnunet(Path(args.nnunet_bin), args.nnunet_trainer, labelled, unseen, out, recipe)
+        results["nnunet"] = nnunet(
+            Path(args.nnunet_bin), args.nnunet_trainer, labelled, unseen, out, recipe, args.nnunet_device
+        )
     (out / "results.json").write_text(json.dumps(results, indent=1))
     for tool in ("monai_genseg", "nnunet"):
         if tool not in results:

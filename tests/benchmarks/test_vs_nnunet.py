@@ -217,3 +217,60 @@ def test_options_that_contradict_each_other_are_refused(tmp_path, monkeypatch, c
             vs_nnunet.main()
         assert message in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+FAKE_NNUNET = """#!{python}
+# a stand-in for one of nnU-Net v2's commands: logs its arguments; nnUNetv2_predict writes each input's mask
+import json, os, sys
+from pathlib import Path
+import numpy as np
+from PIL import Image
+with open(os.environ["FAKE_NNUNET_LOG"], "a") as f:
+    f.write(json.dumps([Path(sys.argv[0]).name, sys.argv[1:], os.environ["nnUNet_results"]]) + "\\n")
+if Path(sys.argv[0]).name == "nnUNetv2_predict":
+    i, o = Path(sys.argv[sys.argv.index("-i") + 1]), Path(sys.argv[sys.argv.index("-o") + 1])
+    o.mkdir(parents=True)
+    for image in i.iterdir():
+        name = image.name.replace("_0000.png", ".png")
+        mask = Path(os.environ["FAKE_NNUNET_MASKS_" + i.name]) / name  # the unseen folder imagesTs<i> came from
+        Image.fromarray((np.asarray(Image.open(mask)) > 127).astype(np.uint8)).save(o / name)
+sys.exit(int(os.environ.get("FAKE_NNUNET_FAIL", "0")) if Path(sys.argv[0]).name == "nnUNetv2_train" else 0)
+"""
+
+
+def _fake_nnunet(tmp_path: Path) -> Path:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for command in ("nnUNetv2_plan_and_preprocess", "nnUNetv2_train", "nnUNetv2_predict"):
+        (bin_dir / command).write_text(FAKE_NNUNET.format(python=sys.executable))
+        (bin_dir / command).chmod(0o755)
+    return bin_dir
+
+
+def test_nnunet_runs_plan_train_predict_on_the_device_asked_and_each_folder_is_scored(tmp_path, monkeypatch):
+    from monai_genseg.bundle import get_recipe
+
+    labelled = _photos(tmp_path / "lab", [(2, 3), (10, 20)])
+    unseen = [_photos(tmp_path / "val", [(4, 4)]), _photos(tmp_path / "other", [(0, 0), (8, 8)])]
+    log = tmp_path / "calls.jsonl"
+    monkeypatch.setenv("FAKE_NNUNET_LOG", str(log))
+    for i, folder in enumerate(unseen):
+        monkeypatch.setenv(f"FAKE_NNUNET_MASKS_imagesTs{i}", str(folder / "masks"))
+    bin_dir, out = _fake_nnunet(tmp_path), tmp_path / "out"
+    result = vs_nnunet.nnunet(bin_dir, "T_5epochs", labelled, unseen, out, get_recipe("skin_lesion2d"), "cuda")
+
+    calls = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [c[0] for c in calls] == ["nnUNetv2_plan_and_preprocess", "nnUNetv2_train"] + ["nnUNetv2_predict"] * 2
+    assert calls[1][1] == ["104", "2d", "all", "-tr", "T_5epochs", "-device", "cuda"]  # asked for, not guessed
+    assert all(c[1][-2:] == ["-device", "cuda"] for c in calls[2:]) and "T_5epochs" in calls[2][1]
+    assert {c[2] for c in calls} == {str(out / "nnunet" / "results")}  # its folders under --output only
+    assert set(result["seconds"]) == {"plan", "train", "predict0", "predict1"}
+    scores = result["scores"]
+    assert [scores[str(u)]["val_mean_dice_lesion"] for u in unseen] == [
+        {"mean": pytest.approx(1.0), "std": pytest.approx(0.0), "n": n} for n in (1, 2)
+    ]  # each folder's predictions against its own masks
+    assert (out / "nnunet" / "predictions1_per_case.csv").is_file()
+
+    monkeypatch.setenv("FAKE_NNUNET_FAIL", "3")  # a failed step stops the comparison and names its log
+    with pytest.raises(SystemExit, match="failed \\(3\\); see .*nnunet_train.log"):
+        vs_nnunet.nnunet(bin_dir, "T_5epochs", labelled, unseen, tmp_path / "out2", get_recipe("skin_lesion2d"))
