@@ -109,7 +109,7 @@ MEASURED: dict[str, str] = {
         "The 3-seed study at 1600 steps, with that UNet "
         "of the demo network: baseline 0.828, GenSeg end2end 0.808 (`docs/low_data_study.md`).",
         "hippocampus3d",
-        "8 labelled cases stay below the 0.87 the recipe issue asks for (about 24 reach it here); "
+        "8 labelled cases stay below the 0.87 aimed at (about 24 reach it here); "
         "`benchmarks/vs_nnunet.md` has nnU-Net on the same cases.",
     ),
     "skin_lesion2d": _entry(
