@@ -103,8 +103,8 @@ MEASURED: dict[str, str] = {
         "**0.858** (seeds 10, 11) in 16-27% more steps; the recipe levels off at about 0.86 here. On a 2-core "
         "AMD EPYC with native bfloat16 but no AMX the plan trains 16-128 wide and scores **0.858**, **0.858** and "
         "**0.860** (seeds 10, 11, 12). More labelled cases lift it: on 60 other cases 16, 24 and 40 labelled cases "
-        "score **0.866**, **0.875** and **0.880** (seed 10, one run each), where the 8-case runs score 0.857 to "
-        "0.861. In the same 15 minutes `--mode end2end` and "
+        "score **0.866**, **0.875** and **0.880** (seed 10; 24 cases with seed 11: 0.873), where the 8-case runs "
+        "score 0.857 to 0.861. In the same 15 minutes `--mode end2end` and "
         "`--mode joint` score 0.832 and 0.832 (seed 10). "
         "The 3-seed study at 1600 steps, with that UNet "
         "of the demo network: baseline 0.828, GenSeg end2end 0.808 (`docs/low_data_study.md`).",
