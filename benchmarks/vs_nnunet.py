@@ -189,7 +189,7 @@ def nnunet_raw(raw: Path, labelled: Path, unseen: list[Path], recipe) -> str:
     meta = {
         "channel_names": dict(enumerate(channels)),
         "labels": {"background": 0, **{n: i + 1 for i, n in enumerate(recipe.class_names)}},
-        "numTraining": len(list((raw / "imagesTr").iterdir())),
+        "numTraining": len(listed["imagesTr"]),
         "file_ending": ending,
     }
     (raw / "dataset.json").write_text(json.dumps(meta, indent=1))

@@ -17,15 +17,6 @@ vs_nnunet = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(vs_nnunet)
 
 
-def _photo_folder(root: Path, n: int) -> Path:
-    """A 2D set in the images/ + masks/ layout (the ISIC folders'); the split only reads names."""
-    for sub, suffix in (("images", ".jpg"), ("masks", ".png")):
-        (root / sub).mkdir(parents=True)
-        for i in range(n):
-            (root / sub / f"{i:04d}{suffix}").write_bytes(b"")
-    return root
-
-
 def _names(folder: Path) -> list[str]:
     return sorted(Path(e["image"]).name for e in json.loads((folder / "dataset.json").read_text())["training"])
 
@@ -33,7 +24,7 @@ def _names(folder: Path) -> list[str]:
 def test_split_only_writes_a_seeded_disjoint_split_of_every_case_and_trains_nothing(tmp_path, monkeypatch, capsys):
     from monai_genseg.data import load_datalist
 
-    source = _photo_folder(tmp_path / "set", 10)
+    source = _photos(tmp_path / "set", [(0, 0)] * 10)
     argv = ["vs_nnunet.py", "--dataset_dir", str(source), "--num_labeled", "4", "--split_only"]
     runs = []
     for out in ("a", "b"):
@@ -57,7 +48,7 @@ def test_split_only_writes_a_seeded_disjoint_split_of_every_case_and_trains_noth
 
 
 def test_another_split_into_a_used_output_is_refused_and_leaves_it_as_it_was(tmp_path, monkeypatch):
-    source = _photo_folder(tmp_path / "set", 10)
+    source = _photos(tmp_path / "set", [(0, 0)] * 10)
     argv = ["vs_nnunet.py", "--dataset_dir", str(source), "--num_labeled", "4", "--split_only", "--output"]
     monkeypatch.setattr(sys, "argv", argv + [str(tmp_path / "out"), "--seed", "0"])
     vs_nnunet.main()
